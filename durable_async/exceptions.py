@@ -1,0 +1,156 @@
+"""The exceptions durable_async raises, one hierarchy rooted at DurableExecutionsError.
+
+::
+
+    DurableExecutionsError
+    ├── ValidationError                 bad arguments or limits, before anything is sent
+    ├── SerDesError                     a value could not be serialized or deserialized
+    ├── DurableOperationError           an operation failed (its recorded error, rebuilt)
+    │   ├── StepError
+    │   ├── CallbackError
+    │   │   └── CallbackTimeoutError
+    │   ├── InvokeError
+    │   ├── ChildContextError
+    │   └── WaitForConditionError
+    └── UnrecoverableError              the invocation cannot go on
+        ├── ExecutionError              fails the execution
+        │   └── NonDeterministicExecutionError
+        └── InvocationError             fails the invocation; the service retries it
+            ├── CheckpointError         a checkpoint call failed (see ``retryable``)
+            └── StepInterruptedError
+
+Suspension is not an error: the SDK signals it with a ``BaseException`` of its own, so user code
+that catches ``Exception`` cannot swallow it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CallbackError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildContextError",
+    "DurableExecutionsError",
+    "DurableOperationError",
+    "ExecutionError",
+    "InvocationError",
+    "InvokeError",
+    "NonDeterministicExecutionError",
+    "SerDesError",
+    "StepError",
+    "StepInterruptedError",
+    "UnrecoverableError",
+    "ValidationError",
+    "WaitForConditionError",
+]
+
+
+class DurableExecutionsError(Exception):
+    """The root of every error durable_async raises."""
+
+
+class ValidationError(DurableExecutionsError):
+    """An argument or a limit was violated; nothing was sent for the offending operation."""
+
+
+class SerDesError(DurableExecutionsError):
+    """A value could not be serialized or deserialized by its SerDes."""
+
+
+class DurableOperationError(DurableExecutionsError):
+    """A durable operation failed; carries the recorded error's fields.
+
+    The same exception is raised on the first run and on every replay, rebuilt from the
+    checkpointed ``ErrorObject``: ``error_type`` is the type name of the error that escaped the
+    operation (for example ``"ValueError"``), ``message`` its message, ``data`` optional
+    serialized data and ``stack_trace`` the lines captured where it was raised.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type or type(self).__name__
+        self.data = data
+        self.stack_trace = stack_trace
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.message, self.error_type, self.data, self.stack_trace))
+
+
+class StepError(DurableOperationError):
+    """A step failed and its retry strategy gave up."""
+
+
+class CallbackError(DurableOperationError):
+    """A callback was completed with a failure."""
+
+
+class CallbackTimeoutError(CallbackError):
+    """A callback timed out or missed its heartbeat."""
+
+
+class InvokeError(DurableOperationError):
+    """A chained invoke's target failed."""
+
+
+class ChildContextError(DurableOperationError):
+    """A child context's function failed."""
+
+
+class WaitForConditionError(DurableOperationError):
+    """A wait_for_condition ran out of attempts or its check failed."""
+
+
+class UnrecoverableError(DurableExecutionsError):
+    """The invocation cannot continue."""
+
+
+class ExecutionError(UnrecoverableError):
+    """An error that fails the whole execution; retrying the invocation would not help."""
+
+
+class NonDeterministicExecutionError(ExecutionError):
+    """The code asked for a different operation than the one recorded at the same id."""
+
+    def __init__(self, message: str, step_id: str | None = None) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+
+
+class InvocationError(UnrecoverableError):
+    """An error that fails this invocation only; the service retries the invocation."""
+
+
+class CheckpointError(InvocationError):
+    """A checkpoint or state call to the service failed.
+
+    ``retryable`` is True for throttling, server and network errors and stale tokens (the
+    invocation fails and the service retries it), False for a rejected request (the execution
+    fails).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_checkpoint_error, (str(self), self.retryable, self.code))
+
+
+def _rebuild_checkpoint_error(message: str, retryable: bool, code: str | None) -> CheckpointError:
+    return CheckpointError(message, retryable=retryable, code=code)
+
+
+class StepInterruptedError(InvocationError):
+    """An at-most-once step attempt started but was never recorded as finished."""
+
+    def __init__(self, message: str, step_id: str | None = None) -> None:
+        super().__init__(message)
+        self.step_id = step_id
