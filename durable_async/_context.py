@@ -1,0 +1,136 @@
+"""DurableContext: where user code asks for durable operations.
+
+Every operation takes its id when it is *called*, not when it is awaited, so the ids follow
+program order even when operations are started together with ``asyncio.gather`` or in a task
+group, and a replay hands each call the same id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from durable_async._checkpoint import Checkpointer, Scope
+from durable_async._clock import Clock
+from durable_async._ids import IdCounter
+from durable_async._models import Operation, OperationType
+from durable_async._state import Activity, ExecutionState
+from durable_async.config import Duration, StepConfig
+from durable_async.exceptions import NonDeterministicExecutionError
+
+__all__ = ["DurableContext", "Runtime", "StepContext"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("durable_async")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything one invocation's operations share."""
+
+    arn: str
+    state: ExecutionState
+    checkpointer: Checkpointer
+    activity: Activity
+    clock: Clock
+
+
+class StepContext:
+    """What a step's function receives: its attempt number (1-based) and a logger."""
+
+    __slots__ = ("attempt", "logger", "operation_id")
+
+    def __init__(self, operation_id: str, attempt: int, logger: logging.LoggerAdapter[Any]):
+        self.operation_id = operation_id
+        self.attempt = attempt
+        self.logger = logger
+
+
+class DurableContext:
+    """The handle user code uses to run durable operations; every method returns an awaitable."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        parent_id: str | None = None,
+        scope: Scope | None = None,
+        id_prefix: str | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self._parent_id = parent_id
+        self._scope = scope or Scope()
+        self._ids = IdCounter(id_prefix if id_prefix is not None else parent_id)
+        self.logger: logging.LoggerAdapter[Any] = logging.LoggerAdapter(
+            _log, {"execution_arn": runtime.arn, "parent_id": parent_id}
+        )
+
+    @property
+    def parent_id(self) -> str | None:
+        """The id of the CONTEXT operation this context runs in (None at the root)."""
+        return self._parent_id
+
+    def step(
+        self,
+        func: Callable[[StepContext], T | Awaitable[T]],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Awaitable[T]:
+        """Run ``func(StepContext)`` once, durably, retrying it per ``config.retry_strategy``.
+
+        ``func`` may be sync (it runs in a worker thread) or async. The result is round-tripped
+        through the step's SerDes on the first run too, so the first run and a replay see equal
+        values. Raises ``StepError`` once the retry strategy gives up.
+        """
+        from durable_async.operations.step import run_step
+
+        step_name = name or getattr(func, "_original_name", None)
+        return run_step(self, self._ids.next_id(), func, step_name, config or StepConfig())
+
+    def wait(self, duration: Duration, name: str | None = None) -> Awaitable[None]:
+        """Sleep durably for ``duration`` (at least one second); the invocation may suspend."""
+        from durable_async.operations.wait import run_wait, wait_seconds
+
+        seconds = wait_seconds(duration)
+        return run_wait(self, self._ids.next_id(), seconds, name)
+
+    # -- for operations -------------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        """The invocation this context belongs to."""
+        return self._runtime
+
+    @property
+    def scope(self) -> Scope:
+        """This context as the checkpointer sees it (for orphan checks)."""
+        return self._scope
+
+    def recorded(
+        self, op_id: str, op_type: OperationType, sub_type: str | None, name: str | None
+    ) -> Operation | None:
+        """Return the operation recorded at ``op_id``, checking it is the one the code asks for."""
+        op = self._runtime.state.get(op_id)
+        if op is None:
+            return None
+        mismatches = [
+            f"{field} recorded {old!r}, code asks for {new!r}"
+            for field, old, new in (
+                ("type", op.type.value, op_type.value),
+                ("subtype", op.sub_type, sub_type),
+                ("name", op.name or None, name or None),
+                ("parent", op.parent_id or None, self._parent_id),
+            )
+            if old != new
+        ]
+        if mismatches:
+            raise NonDeterministicExecutionError(
+                f"Replay found a different operation at id {op_id}: {'; '.join(mismatches)}. "
+                "The handler's code changed the order, type or names of its durable operations "
+                "while this execution was in flight; keep them stable, or start a new execution.",
+                step_id=op_id,
+            )
+        return op

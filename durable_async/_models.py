@@ -1,0 +1,226 @@
+"""Wire models: Operation, OperationUpdate, ErrorObject and their enums, as PROTOCOL.md shapes.
+
+Operations arrive as JSON-shaped dicts (timestamps in epoch milliseconds) and are parsed once;
+updates are built as dicts directly, since the checkpointer sizes and sends them as they are.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ErrorObject",
+    "Operation",
+    "OperationAction",
+    "OperationStatus",
+    "OperationSubType",
+    "OperationType",
+    "TERMINAL_STATUSES",
+]
+
+Wire = dict[str, Any]
+
+
+class OperationType(StrEnum):
+    """The kind of a durable operation."""
+
+    EXECUTION = "EXECUTION"
+    CONTEXT = "CONTEXT"
+    STEP = "STEP"
+    WAIT = "WAIT"
+    CALLBACK = "CALLBACK"
+    CHAINED_INVOKE = "CHAINED_INVOKE"
+
+
+class OperationSubType(StrEnum):
+    """The SDK-level kind of an operation, recorded next to its type."""
+
+    STEP = "Step"
+    WAIT = "Wait"
+    CALLBACK = "Callback"
+    RUN_IN_CHILD_CONTEXT = "RunInChildContext"
+    MAP = "Map"
+    MAP_ITERATION = "MapIteration"
+    PARALLEL = "Parallel"
+    PARALLEL_BRANCH = "ParallelBranch"
+    WAIT_FOR_CALLBACK = "WaitForCallback"
+    WAIT_FOR_CONDITION = "WaitForCondition"
+    CHAINED_INVOKE = "ChainedInvoke"
+
+
+class OperationStatus(StrEnum):
+    """Where an operation is in its life."""
+
+    STARTED = "STARTED"
+    PENDING = "PENDING"
+    READY = "READY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        OperationStatus.SUCCEEDED,
+        OperationStatus.FAILED,
+        OperationStatus.CANCELLED,
+        OperationStatus.TIMED_OUT,
+        OperationStatus.STOPPED,
+    }
+)
+
+
+class OperationAction(StrEnum):
+    """What an update does to its operation."""
+
+    START = "START"
+    SUCCEED = "SUCCEED"
+    FAIL = "FAIL"
+    RETRY = "RETRY"
+    CANCEL = "CANCEL"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorObject:
+    """An error as the service records it."""
+
+    error_type: str | None = None
+    error_message: str | None = None
+    error_data: str | None = None
+    stack_trace: list[str] | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorObject:
+        """Describe ``exc`` (an operation error keeps the type and data it already carries)."""
+        error_type = getattr(exc, "error_type", None) or type(exc).__name__
+        message = getattr(exc, "message", None) or str(exc)
+        frames = traceback.format_tb(exc.__traceback__) if exc.__traceback__ else None
+        stack = getattr(exc, "stack_trace", None) or ([f.rstrip() for f in frames] or None)
+        data = getattr(exc, "data", None)
+        return cls(error_type, message, data if isinstance(data, str) else None, stack)
+
+    @classmethod
+    def from_wire(cls, data: Wire | None) -> ErrorObject | None:
+        """Parse an ``ErrorObject`` dict; None stays None."""
+        if not data:
+            return None
+        return cls(
+            data.get("ErrorType"),
+            data.get("ErrorMessage"),
+            data.get("ErrorData"),
+            data.get("StackTrace"),
+        )
+
+    def to_wire(self) -> Wire:
+        """Return the ``ErrorObject`` dict, without absent fields."""
+        wire: Wire = {}
+        if self.error_type is not None:
+            wire["ErrorType"] = self.error_type
+        if self.error_message is not None:
+            wire["ErrorMessage"] = self.error_message
+        if self.error_data is not None:
+            wire["ErrorData"] = self.error_data
+        if self.stack_trace:
+            wire["StackTrace"] = self.stack_trace
+        return wire
+
+
+_DETAILS_KEYS = (
+    "StepDetails",
+    "WaitDetails",
+    "CallbackDetails",
+    "ChainedInvokeDetails",
+    "ContextDetails",
+)
+
+
+@dataclass(slots=True)
+class Operation:
+    """One recorded operation, flattened from its details block."""
+
+    id: str
+    type: OperationType
+    status: OperationStatus
+    parent_id: str | None = None
+    name: str | None = None
+    sub_type: str | None = None
+    start_timestamp: int | None = None
+    end_timestamp: int | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+    attempt: int = 0
+    next_attempt_timestamp: int | None = None
+    scheduled_end_timestamp: int | None = None
+    callback_id: str | None = None
+    input_payload: str | None = None
+    replay_children: bool = False
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> Operation:
+        """Parse an ``Operation`` dict as the service returns it."""
+        op = cls(
+            id=data["Id"],
+            type=OperationType(data["Type"]),
+            status=OperationStatus(data["Status"]),
+            parent_id=data.get("ParentId"),
+            name=data.get("Name"),
+            sub_type=data.get("SubType"),
+            start_timestamp=data.get("StartTimestamp"),
+            end_timestamp=data.get("EndTimestamp"),
+        )
+        for key in _DETAILS_KEYS:
+            details = data.get(key)
+            if details:
+                op._read_details(details)
+        execution = data.get("ExecutionDetails")
+        if execution:
+            op.input_payload = execution.get("InputPayload")
+        return op
+
+    def _read_details(self, details: Wire) -> None:
+        self.result = details.get("Result")
+        self.error = ErrorObject.from_wire(details.get("Error"))
+        self.attempt = details.get("Attempt") or 0
+        self.next_attempt_timestamp = details.get("NextAttemptTimestamp")
+        self.scheduled_end_timestamp = details.get("ScheduledEndTimestamp")
+        self.callback_id = details.get("CallbackId")
+        self.replay_children = bool(details.get("ReplayChildren"))
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the operation has reached a final status."""
+        return self.status in TERMINAL_STATUSES
+
+
+def make_update(
+    op_id: str,
+    op_type: OperationType,
+    action: OperationAction,
+    *,
+    parent_id: str | None = None,
+    name: str | None = None,
+    sub_type: str | None = None,
+    payload: str | None = None,
+    error: ErrorObject | None = None,
+    options: tuple[str, Wire] | None = None,
+) -> Wire:
+    """Build one ``OperationUpdate`` dict; ``options`` is ``(key, value)`` like ``("WaitOptions", {...})``."""
+    update: Wire = {"Id": op_id, "Type": op_type.value, "Action": action.value}
+    if parent_id is not None:
+        update["ParentId"] = parent_id
+    if name is not None:
+        update["Name"] = name
+    if sub_type is not None:
+        update["SubType"] = sub_type
+    if payload is not None:
+        update["Payload"] = payload
+    if error is not None:
+        update["Error"] = error.to_wire()
+    if options is not None:
+        update[options[0]] = options[1]
+    return update

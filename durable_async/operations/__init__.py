@@ -1,0 +1,1 @@
+"""One module per durable operation; each runs an operation for a DurableContext."""
