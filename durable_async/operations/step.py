@@ -34,7 +34,7 @@ from durable_async.exceptions import (
     ValidationError,
 )
 from durable_async.retries import RetryPresets
-from durable_async.serdes import deserialize, serialize
+from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
 
 __all__ = ["durable_step", "run_step"]
 
@@ -91,6 +91,8 @@ class _Step:
         self.name = name
         self.config = config
         self.sub_type = config.sub_type or OperationSubType.STEP.value
+        # The reference SDK's default for step results, so histories are interchangeable.
+        self.serdes = config.serdes or EXTENDED_TYPES_SERDES
 
     def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:
         return make_update(
@@ -139,7 +141,7 @@ class _Step:
         attempt = (op.attempt if op is not None else 0) + 1
         try:
             value = await self.call(attempt)
-            payload = serialize(self.config.serdes, value, self.op_id, self.runtime.arn)
+            payload = serialize(self.serdes, value, self.op_id, self.runtime.arn)
             check_payload_size(payload, self.label)
             result = self.decode(payload)
         except ExecutionError:
@@ -197,7 +199,7 @@ class _Step:
         return state.get(self.op_id)
 
     def decode(self, payload: str | None) -> Any:
-        return deserialize(self.config.serdes, payload, self.op_id, self.runtime.arn)
+        return deserialize(self.serdes, payload, self.op_id, self.runtime.arn)
 
     def logger(self, attempt: int) -> logging.LoggerAdapter[Any]:
         extra = {"operation_id": self.op_id, "operation_name": self.name, "attempt": attempt}

@@ -1,0 +1,318 @@
+"""Turn operation results and payloads into checkpointed text and back.
+
+Three SerDes ship with durable_async, mirroring the reference SDK:
+
+- ``JsonSerDes``: plain compact JSON (``json.dumps(value, separators=(",", ":"))``). The default
+  of :func:`serialize` and :func:`deserialize`. Text it writes for ``None``, strings, numbers,
+  booleans and lists of those is byte-for-byte what the reference SDK's default writes.
+- ``ExtendedTypesSerDes`` (alias ``ExtendedTypeSerDes``, the reference's name): the reference's
+  envelope format. ``None``, ``str``, ``int``, ``float``, ``bool`` and lists holding only those
+  are plain compact JSON; anything else is ``{"t": <tag>, "v": <value>}`` with nested values
+  tagged the same way. It adds ``datetime``, ``date``, ``Decimal``, ``UUID``, ``bytes``
+  (``bytearray``, ``memoryview``) and ``tuple``; dicts need string keys; sets are not supported.
+  Its text is interchangeable with the reference's ``ExtendedTypeSerDes`` (the reference's
+  default for steps, child contexts, map, parallel and wait_for_condition).
+- ``PassThroughSerDes``: the text as it is (the reference's default for callback results).
+
+Payload rules, as in the reference: ``None`` serializes to ``"null"``; an absent payload
+(``None`` data) deserializes to ``None`` without calling the SerDes; an empty string is handed
+to the SerDes like any other text, which for the JSON SerDes is an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+from durable_async.exceptions import SerDesError
+
+__all__ = [
+    "DEFAULT_JSON_SERDES",
+    "EXTENDED_TYPES_SERDES",
+    "PASS_THROUGH_SERDES",
+    "BatchResultLike",
+    "ExtendedTypeSerDes",
+    "ExtendedTypesSerDes",
+    "JsonSerDes",
+    "PassThroughSerDes",
+    "SerDes",
+    "SerDesContext",
+    "deserialize",
+    "serialize",
+]
+
+T = TypeVar("T")
+
+TYPE_TOKEN = "t"
+VALUE_TOKEN = "v"
+
+
+@dataclass(frozen=True)
+class SerDesContext:
+    """Where a value being (de)serialized belongs."""
+
+    operation_id: str = ""
+    durable_execution_arn: str = ""
+
+
+class SerDes(ABC, Generic[T]):
+    """Convert values of type ``T`` to checkpointable text and back."""
+
+    @abstractmethod
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
+        """Return ``value`` as text."""
+
+    @abstractmethod
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
+        """Return the value ``data`` encodes."""
+
+    @staticmethod
+    def is_primitive(obj: object) -> bool:
+        """Return True for None, str, int, float, bool and lists holding only those."""
+        if obj is None or isinstance(obj, str | int | float | bool):
+            return True
+        if isinstance(obj, list):
+            return all(SerDes.is_primitive(item) for item in obj)
+        return False
+
+
+class JsonSerDes(SerDes[T]):
+    """Plain compact JSON."""
+
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
+        """Return ``value`` as compact JSON."""
+        return json.dumps(value, separators=(",", ":"))
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
+        """Parse ``data`` as JSON."""
+        return cast(T, json.loads(data))
+
+
+class PassThroughSerDes(SerDes[T]):
+    """Text in, the same text out."""
+
+    def serialize(self, value: T, serdes_context: SerDesContext) -> str:
+        """Return ``value`` unchanged."""
+        return cast(str, value)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
+        """Return ``data`` unchanged."""
+        return cast(T, data)
+
+
+# Envelope tags, identical to the reference SDK's TypeTag values.
+_NONE, _STR, _INT, _FLOAT, _BOOL = "n", "s", "i", "f", "b"
+_BYTES, _UUID, _DECIMAL, _DATETIME, _DATE = "B", "u", "d", "dt", "D"
+_TUPLE, _LIST, _DICT, _BATCH_RESULT = "t", "l", "m", "br"
+
+
+def _envelope(tag: str, value: object) -> dict[str, object]:
+    return {TYPE_TOKEN: tag, VALUE_TOKEN: value}
+
+
+def _encode_primitive(obj: object) -> dict[str, object] | None:
+    # bool before int: bool is a subclass of int.
+    for kind, tag in ((bool, _BOOL), (str, _STR), (int, _INT), (float, _FLOAT)):
+        if isinstance(obj, kind):
+            return _envelope(tag, obj)
+    return _envelope(_NONE, None) if obj is None else None
+
+
+def _encode_scalar(obj: object) -> dict[str, object] | None:
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return _envelope(_BYTES, base64.b64encode(bytes(obj)).decode("ascii"))
+    if isinstance(obj, uuid.UUID):
+        return _envelope(_UUID, str(obj))
+    if isinstance(obj, Decimal):
+        return _envelope(_DECIMAL, str(obj))
+    if isinstance(obj, datetime):
+        return _envelope(_DATETIME, obj.isoformat())
+    if isinstance(obj, date):
+        return _envelope(_DATE, obj.isoformat())
+    return None
+
+
+class BatchResultLike(Protocol):
+    """A batch result the extended SerDes can tag ``"br"`` (``to_dict`` and ``from_dict``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-friendly dict."""
+        ...
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Rebuild a result from its dict form."""
+        ...
+
+
+def _is_envelope(obj: object) -> bool:
+    return isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj
+
+
+def _decode_datetime(value: str) -> datetime:
+    # Other SDKs write UTC as a "Z" suffix, which fromisoformat rejects before Python 3.11.
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+
+
+_SCALAR_DECODERS: dict[str, Callable[[Any], object]] = {
+    _NONE: lambda value: None,
+    _STR: str,
+    _INT: int,
+    _FLOAT: float,
+    _BOOL: bool,
+    _BYTES: lambda value: base64.b64decode(value.encode("ascii")),
+    _UUID: uuid.UUID,
+    _DECIMAL: Decimal,
+    _DATETIME: _decode_datetime,
+    _DATE: date.fromisoformat,
+}
+
+
+def _expect(value: object, kind: type[Any], tag: str) -> None:
+    if not isinstance(value, kind):
+        raise ValueError(
+            f"envelope tag {tag!r} needs a {kind.__name__} value, got {type(value).__name__}"
+        )
+
+
+class _Codec:
+    """Encode values to tagged envelopes and back, recursively."""
+
+    def __init__(self, batch_result_type: type[BatchResultLike] | None) -> None:
+        self._batch_result_type = batch_result_type
+
+    def encode(self, obj: object) -> dict[str, object]:
+        encoded = _encode_primitive(obj)
+        if encoded is None:
+            encoded = _encode_scalar(obj)
+        if encoded is not None:
+            return encoded
+        if isinstance(obj, list):
+            return _envelope(_LIST, [self.encode(item) for item in obj])
+        if isinstance(obj, tuple):
+            return _envelope(_TUPLE, [self.encode(item) for item in obj])
+        if isinstance(obj, dict):
+            return _envelope(_DICT, self._encode_items(obj))
+        if self._batch_result_type is not None and isinstance(obj, self._batch_result_type):
+            return _envelope(_BATCH_RESULT, self._encode_items(obj.to_dict()))
+        raise TypeError(f"{type(obj).__name__} values are not supported")
+
+    def _encode_items(self, obj: dict[Any, Any]) -> dict[Any, object]:
+        if any(isinstance(key, tuple) for key in obj):
+            raise TypeError("dict keys must not be tuples")
+        return {key: self.encode(value) for key, value in obj.items()}
+
+    def decode(self, tag: object, value: Any) -> object:
+        if isinstance(tag, str) and tag in _SCALAR_DECODERS:
+            return _SCALAR_DECODERS[tag](value)
+        if tag in (_LIST, _TUPLE):
+            _expect(value, list, tag)
+            items = [self._decode_nested(item) for item in value]
+            return tuple(items) if tag == _TUPLE else items
+        if tag in (_DICT, _BATCH_RESULT):
+            _expect(value, dict, tag)
+            items_by_key = {key: self._decode_nested(item) for key, item in value.items()}
+            return (
+                self._rebuild_batch_result(items_by_key) if tag == _BATCH_RESULT else items_by_key
+            )
+        raise ValueError(f"unknown envelope tag {tag!r}")
+
+    def _decode_nested(self, obj: object) -> object:
+        # Like the reference, a nested value without an envelope is taken as it is.
+        if _is_envelope(obj):
+            envelope = cast(dict[str, Any], obj)
+            return self.decode(envelope[TYPE_TOKEN], envelope[VALUE_TOKEN])
+        return obj
+
+    def _rebuild_batch_result(self, data: dict[str, object]) -> object:
+        # Without a batch result type the dict form is returned for the caller to rebuild.
+        if self._batch_result_type is None:
+            return data
+        return self._batch_result_type.from_dict(data)
+
+
+class ExtendedTypesSerDes(SerDes[T]):
+    """JSON with type-tagged envelopes, interchangeable with the reference's extended SerDes.
+
+    ``batch_result_type`` (a class with ``to_dict()`` and a ``from_dict(dict)`` classmethod)
+    is written and read under the reference's ``"br"`` tag; without it a ``"br"`` envelope
+    reads back as its dict form.
+    """
+
+    def __init__(self, batch_result_type: type[BatchResultLike] | None = None) -> None:
+        self._codec = _Codec(batch_result_type)
+
+    def serialize(self, value: T, serdes_context: SerDesContext | None = None) -> str:
+        """Return ``value`` as plain JSON when primitive, else as a tagged envelope."""
+        payload = value if SerDes.is_primitive(value) else self._codec.encode(value)
+        return json.dumps(payload, separators=(",", ":"))
+
+    def deserialize(self, data: str, serdes_context: SerDesContext | None = None) -> T:
+        """Parse ``data``, unwrapping tagged envelopes."""
+        obj = json.loads(data)
+        if SerDes.is_primitive(obj):
+            return cast(T, obj)
+        if not _is_envelope(obj):
+            raise ValueError('the text is neither plain JSON nor a {"t": ..., "v": ...} envelope')
+        return cast(T, self._codec.decode(obj[TYPE_TOKEN], obj[VALUE_TOKEN]))
+
+
+ExtendedTypeSerDes = ExtendedTypesSerDes
+
+DEFAULT_JSON_SERDES: SerDes[Any] = JsonSerDes()
+EXTENDED_TYPES_SERDES: SerDes[Any] = ExtendedTypesSerDes[Any]()
+PASS_THROUGH_SERDES: SerDes[Any] = PassThroughSerDes()
+
+
+def _describe(serdes: SerDes[Any]) -> str:
+    return type(serdes).__name__
+
+
+def serialize(
+    serdes: SerDes[T] | None, value: T, operation_id: str, durable_execution_arn: str
+) -> str:
+    """Serialize ``value`` with ``serdes`` (JsonSerDes when None), raising SerDesError on failure.
+
+    A SerDesError raised by the SerDes itself propagates unchanged.
+    """
+    active: SerDes[Any] = serdes if serdes is not None else DEFAULT_JSON_SERDES
+    try:
+        return active.serialize(value, SerDesContext(operation_id, durable_execution_arn))
+    except SerDesError:
+        raise
+    except Exception as exc:
+        raise SerDesError(
+            f"Could not serialize the {type(value).__name__} value of operation "
+            f"{operation_id} with {_describe(active)}: {exc}. Return a value that SerDes "
+            f"supports, or pass a SerDes that does (for example ExtendedTypesSerDes or your "
+            f"own) as the serdes of the operation's config."
+        ) from exc
+
+
+def deserialize(
+    serdes: SerDes[T] | None, data: str | None, operation_id: str, durable_execution_arn: str
+) -> T:
+    """Deserialize ``data`` with ``serdes`` (JsonSerDes when None); None data gives None.
+
+    A SerDesError raised by the SerDes itself propagates unchanged.
+    """
+    if data is None:
+        return cast(T, None)
+    active: SerDes[Any] = serdes if serdes is not None else DEFAULT_JSON_SERDES
+    try:
+        return cast(T, active.deserialize(data, SerDesContext(operation_id, durable_execution_arn)))
+    except SerDesError:
+        raise
+    except Exception as exc:
+        raise SerDesError(
+            f"Could not deserialize the checkpointed payload of operation {operation_id} "
+            f"({len(data)} characters) with {_describe(active)}: {exc}. Pass the same SerDes "
+            f"that wrote it as the serdes of the operation's config."
+        ) from exc

@@ -1,0 +1,333 @@
+"""SerDes: JSON and extended-type payloads, interchangeable with the reference SDK's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python import serdes as ref
+from aws_durable_execution_sdk_python.concurrency.models import BatchItem as RefBatchItem
+from aws_durable_execution_sdk_python.concurrency.models import BatchResult as RefBatchResult
+from aws_durable_execution_sdk_python.concurrency.models import (
+    CompletionReason as RefCompletionReason,
+)
+from aws_durable_execution_sdk_python.config import (
+    BatchItemStatus as RefBatchItemStatus,
+)
+from aws_durable_execution_sdk_python.exceptions import SerDesError as RefSerDesError
+
+from durable_async.exceptions import SerDesError
+from durable_async.serdes import (
+    DEFAULT_JSON_SERDES,
+    EXTENDED_TYPES_SERDES,
+    ExtendedTypeSerDes,
+    ExtendedTypesSerDes,
+    JsonSerDes,
+    PassThroughSerDes,
+    SerDes,
+    SerDesContext,
+    deserialize,
+    serialize,
+)
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:f:$LATEST/durable-execution/e/1"
+REF_CONTEXT = ref.SerDesContext("op-1", ARN)
+CONTEXT = SerDesContext("op-1", ARN)
+REF_EXTENDED: Any = ref.ExtendedTypeSerDes()  # type: ignore[no-untyped-call]
+
+PLAIN_JSON_VALUES = [
+    pytest.param(None, id="none"),
+    pytest.param('héllo "quoted"', id="str"),
+    pytest.param(42, id="int"),
+    pytest.param(-1.5, id="float"),
+    pytest.param(True, id="bool"),
+    pytest.param([1, "two", None, [3.0, False]], id="list-of-primitives"),
+    pytest.param([], id="empty-list"),
+]
+
+EXTENDED_VALUES = [
+    pytest.param(datetime(2024, 5, 6, 7, 8, 9, 123456), id="naive-datetime"),
+    pytest.param(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), id="utc-datetime"),
+    pytest.param(
+        datetime(2024, 5, 6, 7, 8, tzinfo=timezone(timedelta(hours=-3))), id="offset-datetime"
+    ),
+    pytest.param(date(2024, 2, 29), id="date"),
+    pytest.param(Decimal("12.3400"), id="decimal"),
+    pytest.param(Decimal("-1E+10"), id="decimal-exponent"),
+    pytest.param(uuid.UUID("12345678-1234-5678-1234-567812345678"), id="uuid"),
+    pytest.param(b"\x00\xffbytes", id="bytes"),
+    pytest.param((1, "a", None), id="tuple"),
+    pytest.param({"a": 1, "b": [1, 2], "c": {"d": None}}, id="dict"),
+    pytest.param({}, id="empty-dict"),
+    pytest.param([1, {"x": b"y"}], id="list-with-dict"),
+    pytest.param(
+        {"when": date(2024, 1, 2), "ids": (uuid.UUID(int=7), Decimal("0.1")), "raw": [b"ab"]},
+        id="nested-extended",
+    ),
+]
+
+
+@pytest.mark.parametrize("value", PLAIN_JSON_VALUES)
+def test_json_serdes_writes_the_reference_defaults_text(value: Any) -> None:
+    """JsonSerDes writes plain values exactly as the reference's default (extended) SerDes does."""
+    text = JsonSerDes[Any]().serialize(value, CONTEXT)
+    assert text == REF_EXTENDED.serialize(value, REF_CONTEXT)
+    assert ref.JsonSerDes().deserialize(text, REF_CONTEXT) == value
+
+
+def test_json_serdes_is_compact() -> None:
+    """JsonSerDes writes no spaces after separators."""
+    assert JsonSerDes[Any]().serialize({"a": [1, 2]}, CONTEXT) == '{"a":[1,2]}'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [*PLAIN_JSON_VALUES, pytest.param({"k": {"n": [1, None]}}, id="dict")],
+)
+def test_json_serdes_reads_the_reference_json_serdes(value: Any) -> None:
+    """JsonSerDes reads what the reference JsonSerDes writes."""
+    text = ref.JsonSerDes().serialize(value, REF_CONTEXT)
+    assert JsonSerDes[Any]().deserialize(text, CONTEXT) == value
+
+
+@pytest.mark.parametrize("value", [*PLAIN_JSON_VALUES, *EXTENDED_VALUES])
+def test_extended_serdes_round_trips(value: Any) -> None:
+    """ExtendedTypesSerDes gives back an equal value of the same type."""
+    serdes = ExtendedTypesSerDes[Any]()
+    restored = serdes.deserialize(serdes.serialize(value, CONTEXT), CONTEXT)
+    assert restored == value
+    assert type(restored) is type(value)
+
+
+@pytest.mark.parametrize("value", [*PLAIN_JSON_VALUES, *EXTENDED_VALUES])
+def test_extended_serdes_writes_the_reference_text(value: Any) -> None:
+    """ExtendedTypesSerDes writes the same text as the reference's ExtendedTypeSerDes."""
+    assert ExtendedTypesSerDes[Any]().serialize(value, CONTEXT) == REF_EXTENDED.serialize(
+        value, REF_CONTEXT
+    )
+
+
+@pytest.mark.parametrize("value", EXTENDED_VALUES)
+def test_reference_reads_our_extended_payloads(value: Any) -> None:
+    """The reference's ExtendedTypeSerDes decodes our envelopes to an equal value."""
+    text = ExtendedTypesSerDes[Any]().serialize(value, CONTEXT)
+    assert REF_EXTENDED.deserialize(text, REF_CONTEXT) == value
+
+
+@pytest.mark.parametrize("value", [*PLAIN_JSON_VALUES, *EXTENDED_VALUES])
+def test_we_read_the_reference_extended_payloads(value: Any) -> None:
+    """ExtendedTypesSerDes decodes the reference's envelopes to an equal value."""
+    text = REF_EXTENDED.serialize(value, REF_CONTEXT)
+    assert ExtendedTypesSerDes[Any]().deserialize(text, CONTEXT) == value
+
+
+def test_extended_serdes_exact_envelope() -> None:
+    """A dict becomes a tagged envelope with every nested value tagged."""
+    text = ExtendedTypesSerDes[Any]().serialize({"d": date(2024, 1, 2), "n": 1}, CONTEXT)
+    assert text == '{"t":"m","v":{"d":{"t":"D","v":"2024-01-02"},"n":{"t":"i","v":1}}}'
+
+
+def test_extended_serdes_reads_z_suffixed_datetimes() -> None:
+    """A datetime written with a "Z" suffix by another SDK reads back as UTC."""
+    restored = ExtendedTypesSerDes[Any]().deserialize('{"t":"dt","v":"2024-01-02T03:04:05Z"}')
+    assert restored == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_extended_serdes_takes_untagged_nested_values_as_they_are() -> None:
+    """Nested values without an envelope pass through, as in the reference."""
+    text = '{"t":"m","v":{"plain":[1,2],"tagged":{"t":"u","v":"' + str(uuid.UUID(int=1)) + '"}}}'
+    assert ExtendedTypesSerDes[Any]().deserialize(text) == {
+        "plain": [1, 2],
+        "tagged": uuid.UUID(int=1),
+    }
+
+
+def _reference_batch_result() -> RefBatchResult[Any]:
+    return RefBatchResult(
+        [
+            RefBatchItem(0, RefBatchItemStatus.SUCCEEDED, result={"v": 1}),
+            RefBatchItem(1, RefBatchItemStatus.SUCCEEDED, result="two"),
+        ],
+        RefCompletionReason.ALL_COMPLETED,
+    )
+
+
+def test_extended_serdes_writes_batch_results_like_the_reference() -> None:
+    """A configured batch result type is written under the reference's "br" tag."""
+    batch = _reference_batch_result()
+    serdes = ExtendedTypesSerDes[Any](batch_result_type=RefBatchResult)
+    text = serdes.serialize(batch, CONTEXT)
+    assert text == REF_EXTENDED.serialize(batch, REF_CONTEXT)
+    assert serdes.deserialize(text, CONTEXT) == batch
+
+
+def test_extended_serdes_reads_batch_results_as_dicts_without_a_type() -> None:
+    """Without a batch result type a "br" envelope reads back as the batch's dict form."""
+    batch = _reference_batch_result()
+    text = REF_EXTENDED.serialize(batch, REF_CONTEXT)
+    assert ExtendedTypesSerDes[Any]().deserialize(text, CONTEXT) == batch.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("serdes", "value", "type_name"),
+    [
+        pytest.param(None, {1, 2}, "set", id="json-set"),
+        pytest.param(None, object(), "object", id="json-object"),
+        pytest.param(None, datetime(2024, 1, 1), "datetime", id="json-datetime"),
+        pytest.param(EXTENDED_TYPES_SERDES, frozenset({1}), "frozenset", id="extended-frozenset"),
+        pytest.param(EXTENDED_TYPES_SERDES, {(1, 2): "x"}, "dict", id="extended-tuple-key"),
+        pytest.param(EXTENDED_TYPES_SERDES, [1, {2}], "list", id="extended-nested-set"),
+    ],
+)
+def test_serialize_failure_names_operation_type_and_remedy(
+    serdes: SerDes[Any] | None, value: object, type_name: str
+) -> None:
+    """An unsupported value raises SerDesError naming the operation, the type and the config fix."""
+    with pytest.raises(SerDesError) as caught:
+        serialize(serdes, value, "op-7", ARN)
+    message = str(caught.value)
+    assert "op-7" in message
+    assert f"the {type_name} value" in message
+    assert "serdes of the operation's config" in message
+    assert caught.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("serdes", "data"),
+    [
+        pytest.param(None, "{not json", id="json-malformed"),
+        pytest.param(None, "", id="json-empty"),
+        pytest.param(EXTENDED_TYPES_SERDES, '{"a":1}', id="extended-no-envelope"),
+        pytest.param(EXTENDED_TYPES_SERDES, '{"t":"zz","v":1}', id="extended-unknown-tag"),
+        pytest.param(EXTENDED_TYPES_SERDES, '{"t":"l","v":{}}', id="extended-list-not-list"),
+        pytest.param(EXTENDED_TYPES_SERDES, "", id="extended-empty"),
+    ],
+)
+def test_deserialize_failure_names_operation_and_remedy(
+    serdes: SerDes[Any] | None, data: str
+) -> None:
+    """Unreadable text raises SerDesError naming the operation and saying which SerDes to pass."""
+    with pytest.raises(SerDesError, match=r"op-9.*Pass the same SerDes that wrote it"):
+        deserialize(serdes, data, "op-9", ARN)
+
+
+@pytest.mark.parametrize(
+    "serdes",
+    [
+        pytest.param(DEFAULT_JSON_SERDES, id="json"),
+        pytest.param(EXTENDED_TYPES_SERDES, id="extended"),
+    ],
+)
+def test_empty_payload_fails_like_the_reference(serdes: SerDes[Any]) -> None:
+    """An empty string is handed to the SerDes and fails for JSON, as in the reference."""
+    reference: Any = ref.JsonSerDes() if serdes is DEFAULT_JSON_SERDES else REF_EXTENDED
+    with pytest.raises(RefSerDesError):
+        ref.deserialize(reference, "", "op-1", ARN)
+    with pytest.raises(SerDesError):
+        deserialize(serdes, "", "op-1", ARN)
+
+
+class _RecordingSerDes(SerDes[Any]):
+    """Record every call and its context."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object, SerDesContext]] = []
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        self.calls.append(("serialize", value, serdes_context))
+        return f"<{value}>"
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        self.calls.append(("deserialize", data, serdes_context))
+        return data.strip("<>")
+
+
+def test_none_serializes_to_json_null() -> None:
+    """None serializes to "null" with the default and the extended SerDes, as in the reference."""
+    assert serialize(None, None, "op-1", ARN) == "null"
+    assert serialize(EXTENDED_TYPES_SERDES, None, "op-1", ARN) == "null"
+    assert ref.serialize(None, None, "op-1", ARN) == "null"
+    assert deserialize(None, "null", "op-1", ARN) is None
+
+
+def test_absent_payload_deserializes_to_none_without_calling_the_serdes() -> None:
+    """None data gives None and never reaches the SerDes."""
+    recording = _RecordingSerDes()
+    assert deserialize(recording, None, "op-1", ARN) is None
+    assert recording.calls == []
+
+
+def test_custom_serdes_gets_operation_context() -> None:
+    """A custom SerDes is called with the operation id and execution ARN."""
+    recording = _RecordingSerDes()
+    assert serialize(recording, 5, "op-3", ARN) == "<5>"
+    assert deserialize(recording, "<5>", "op-3", ARN) == "5"
+    assert recording.calls == [
+        ("serialize", 5, SerDesContext("op-3", ARN)),
+        ("deserialize", "<5>", SerDesContext("op-3", ARN)),
+    ]
+
+
+class _FailingSerDes(SerDes[Any]):
+    """Raise the given error from both directions."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        raise self.error
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        raise self.error
+
+
+def test_serdes_error_from_a_custom_serdes_propagates_unchanged() -> None:
+    """A SerDesError the SerDes raises itself is not wrapped again."""
+    error = SerDesError("custom message")
+    with pytest.raises(SerDesError) as caught:
+        serialize(_FailingSerDes(error), 1, "op-1", ARN)
+    assert caught.value is error
+    with pytest.raises(SerDesError) as caught:
+        deserialize(_FailingSerDes(error), "1", "op-1", ARN)
+    assert caught.value is error
+
+
+def test_other_errors_from_a_custom_serdes_are_wrapped() -> None:
+    """Any other error from a custom SerDes becomes a SerDesError caused by it."""
+    error = RuntimeError("boom")
+    with pytest.raises(SerDesError, match="_FailingSerDes: boom") as caught:
+        serialize(_FailingSerDes(error), 1, "op-1", ARN)
+    assert caught.value.__cause__ is error
+
+
+def test_pass_through_serdes_keeps_text() -> None:
+    """PassThroughSerDes returns text unchanged both ways."""
+    serdes = PassThroughSerDes[str]()
+    assert serdes.serialize('{"raw": 1}', CONTEXT) == '{"raw": 1}'
+    assert serdes.deserialize("not json", CONTEXT) == "not json"
+
+
+def test_reference_names_are_available() -> None:
+    """ExtendedTypeSerDes is the reference's name for ExtendedTypesSerDes."""
+    assert ExtendedTypeSerDes is ExtendedTypesSerDes
+    assert isinstance(EXTENDED_TYPES_SERDES, ExtendedTypesSerDes)
+    assert isinstance(DEFAULT_JSON_SERDES, JsonSerDes)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, True, id="none"),
+        pytest.param([1, ["a", None]], True, id="nested-list"),
+        pytest.param((1,), False, id="tuple"),
+        pytest.param({"a": 1}, False, id="dict"),
+        pytest.param([1, b"x"], False, id="list-with-bytes"),
+    ],
+)
+def test_is_primitive_matches_reference(value: object, expected: bool) -> None:
+    """SerDes.is_primitive agrees with the reference's fast-path test."""
+    assert SerDes.is_primitive(value) is expected
+    assert ref.SerDes.is_primitive(value) is expected
