@@ -1,0 +1,329 @@
+"""AWS Lambda durable functions as a :class:`~durable_async.service.DurableService`.
+
+This is the only module that imports aiobotocore. :class:`AwsDurableService` sends
+``CheckpointDurableExecution`` and ``GetDurableExecutionState`` through one aiobotocore ``lambda``
+client per process, created on first use inside the running event loop and reused by every later
+call and warm invocation on that loop. Responses come back as the JSON-shaped dicts of
+``PROTOCOL.md``: timestamps as integer epoch milliseconds, no ``ResponseMetadata``. Every failure
+is raised as :class:`~durable_async.service.ServiceError`, classified as the reference SDK does.
+
+Region and endpoint follow the standard environment (``AWS_REGION``/``AWS_DEFAULT_REGION``,
+``AWS_ENDPOINT_URL_LAMBDA``, ``AWS_ENDPOINT_URL``) unless the constructor overrides them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import aiohttp
+from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from aiobotocore.session import get_session  # type: ignore[import-untyped]
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    ParamValidationError,
+)
+
+from durable_async.service import ServiceError
+
+__all__ = ["AwsDurableService", "default_service", "is_retryable_response"]
+
+_CHECKPOINT = "CheckpointDurableExecution"
+_GET_STATE = "GetDurableExecutionState"
+
+# Codes that arrive as HTTP 502 yet need the customer to fix a KMS key, so retrying cannot help.
+_NON_RETRYABLE_CODES = frozenset(
+    {
+        "KMSAccessDeniedException",
+        "KMSDisabledException",
+        "KMSInvalidStateException",
+        "KMSNotFoundException",
+    }
+)
+_INVALID_PARAMETER = "InvalidParameterValueException"
+_STALE_TOKEN_PREFIX = "Invalid checkpoint token"
+_TOO_MANY_REQUESTS = 429
+
+_DEFAULT_CONFIG = AioConfig(
+    connect_timeout=5,
+    read_timeout=50,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=16,
+    tcp_keepalive=True,
+    user_agent_extra="durable-async",
+)
+_CLOSE_TIMEOUT_SECONDS = 5.0
+# What a call can fail with: the service's answer, or botocore/aiohttp failing to get one.
+_FAILURES: tuple[type[BaseException], ...] = (
+    ClientError,
+    BotoCoreError,
+    aiohttp.ClientError,
+    TimeoutError,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+class _LambdaClient(Protocol):
+    """The part of an aiobotocore ``lambda`` client this module calls."""
+
+    meta: Any
+
+    async def checkpoint_durable_execution(self, **params: Any) -> dict[str, Any]: ...
+
+    async def get_durable_execution_state(self, **params: Any) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """A client together with the loop it belongs to and the stack that closes it."""
+
+    loop: asyncio.AbstractEventLoop
+    stack: AsyncExitStack
+    client: _LambdaClient
+
+
+class AwsDurableService:
+    """Talk to AWS Lambda durable functions through one shared aiobotocore client.
+
+    ``region_name`` and ``endpoint_url`` override the environment; ``config`` (a botocore
+    ``Config`` or aiobotocore ``AioConfig``) is merged over sensible defaults: 5 s connect and
+    50 s read timeouts, standard-mode retries with 3 attempts, keep-alive connections; an option
+    it sets (``retries`` as a whole, for instance) replaces the default's.
+
+    Use one instance per process on one event loop: the client opens on first use and is bound
+    to that loop. A call from another loop opens a new client and abandons the old one.
+    """
+
+    def __init__(
+        self,
+        *,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        config: Any = None,
+    ) -> None:
+        self._region_name = region_name
+        self._endpoint_url = endpoint_url
+        self._config: Any = _DEFAULT_CONFIG if config is None else _DEFAULT_CONFIG.merge(config)
+        self._connection: _Connection | None = None
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def __aenter__(self) -> AwsDurableService:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def checkpoint(
+        self,
+        arn: str,
+        token: str,
+        updates: list[dict[str, Any]],
+        client_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply ``updates`` with CheckpointDurableExecution and return the response dict."""
+        _require_token(_CHECKPOINT, token)
+        params: dict[str, Any] = {
+            "DurableExecutionArn": arn,
+            "CheckpointToken": token,
+            "Updates": updates,
+        }
+        if client_token is not None:
+            params["ClientToken"] = client_token
+        try:
+            client = await self._client()
+            response = await client.checkpoint_durable_execution(**params)
+        except _FAILURES as exc:
+            raise self._service_error(_CHECKPOINT, exc) from exc
+        return _to_wire(response)
+
+    async def get_execution_state(
+        self, arn: str, token: str, marker: str, max_items: int = 1000
+    ) -> dict[str, Any]:
+        """Return one page of operations from GetDurableExecutionState."""
+        _require_token(_GET_STATE, token)
+        try:
+            client = await self._client()
+            response = await client.get_durable_execution_state(
+                DurableExecutionArn=arn,
+                CheckpointToken=token,
+                Marker=marker,
+                MaxItems=max_items,
+            )
+        except _FAILURES as exc:
+            raise self._service_error(_GET_STATE, exc) from exc
+        return _to_wire(response)
+
+    async def aclose(self) -> None:
+        """Close the client; a later call opens a new one."""
+        connection, self._connection = self._connection, None
+        # A client whose loop has gone cannot be closed from here; the loop took its sockets.
+        if connection is None or connection.loop is not asyncio.get_running_loop():
+            return
+        async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+            await connection.stack.aclose()
+
+    async def _client(self) -> _LambdaClient:
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        if connection is not None and connection.loop is loop:
+            return connection.client
+        async with self._lock_for(loop):
+            connection = self._connection
+            if connection is None or connection.loop is not loop:
+                # A client from a previous loop is unusable here and is left to that loop.
+                connection = await self._connect(loop)
+                self._connection = connection
+        return connection.client
+
+    def _lock_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        stack = AsyncExitStack()
+        creator = get_session().create_client(
+            "lambda",
+            region_name=self._region_name or _region_from_environment(),
+            endpoint_url=self._endpoint_url,
+            config=self._config,
+        )
+        client = await stack.enter_async_context(creator)
+        client.meta.events.register("before-parse.lambda", _name_error_from_body)
+        return _Connection(loop=loop, stack=stack, client=client)
+
+    def _service_error(self, operation: str, exc: BaseException) -> ServiceError:
+        if isinstance(exc, ClientError):
+            return _client_error(operation, exc)
+        if isinstance(exc, ParamValidationError):
+            return ServiceError(
+                f"{operation} was not sent because its parameters are invalid: {exc} "
+                "Retrying cannot help; fix the updates or arguments passed to the service.",
+                code="ParamValidationError",
+                retryable=False,
+            )
+        return ServiceError(
+            f"{operation} got no answer from the durable execution service at "
+            f"{self._endpoint_description()}: {str(exc) or type(exc).__name__}. "
+            "Lambda retries the invocation; if this persists, check the network, endpoint, "
+            "region and credentials.",
+            code=type(exc).__name__,
+            retryable=True,
+        )
+
+    def _endpoint_description(self) -> str:
+        connection = self._connection
+        if connection is not None:
+            return str(connection.client.meta.endpoint_url)
+        return self._endpoint_url or "the configured Lambda endpoint"
+
+
+@functools.cache
+def default_service() -> AwsDurableService:
+    """Return the process-wide service, configured from the environment."""
+    return AwsDurableService()
+
+
+def is_retryable_response(response: Mapping[str, Any]) -> bool:
+    """Return whether a ClientError-shaped response may succeed if the invocation is retried.
+
+    Mirrors the reference SDK: KMS key errors are final; a 4xx is final except throttling (429)
+    and an ``InvalidParameterValueException`` for a stale checkpoint token; 5xx are transient.
+    """
+    error: Mapping[str, Any] | None = response.get("Error")
+    metadata: Mapping[str, Any] | None = response.get("ResponseMetadata")
+    code: str | None = (error and error.get("Code")) or None
+    if code in _NON_RETRYABLE_CODES:
+        return False
+    status: int | None = (metadata and metadata.get("HTTPStatusCode")) or None
+    if not (status and 400 <= status < 500 and status != _TOO_MANY_REQUESTS and error):
+        return True
+    return code == _INVALID_PARAMETER and str(error.get("Message") or "").startswith(
+        _STALE_TOKEN_PREFIX
+    )
+
+
+def _client_error(operation: str, exc: Any) -> ServiceError:
+    response: Mapping[str, Any] = exc.response
+    error: Mapping[str, Any] = response.get("Error") or {}
+    status: int | None = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    code = str(error.get("Code") or "UnknownError")
+    detail = str(error.get("Message") or exc).rstrip(".")
+    retryable = is_retryable_response(response)
+    if retryable:
+        advice = "This is transient; Lambda retries the invocation."
+    else:
+        advice = "Retrying cannot help; fix the request or the function's configuration."
+    return ServiceError(
+        f"{operation} failed with {code} (HTTP {status}): {detail}. {advice}",
+        code=code,
+        retryable=retryable,
+        status_code=status,
+    )
+
+
+def _require_token(operation: str, token: str) -> None:
+    # Like the reference SDK: a missing token is retryable, the next invocation brings one.
+    if not token:
+        raise ServiceError(
+            f"{operation} needs a checkpoint token and none was given. "
+            "Let the invocation fail so Lambda retries it with a fresh token.",
+            code="MissingCheckpointToken",
+            retryable=True,
+        )
+
+
+def _region_from_environment() -> str | None:
+    # botocore reads AWS_DEFAULT_REGION only; Lambda sets AWS_REGION as well.
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def _name_error_from_body(response_dict: dict[str, Any], **_: Any) -> None:
+    """Give botocore the error name when a service puts it only in the body's ``Type``.
+
+    Lambda names errors in the ``X-Amzn-ErrorType`` header. Local emulators (the reference
+    ``dex-local-runner``) omit it and write ``{"Type": "InvalidParameterValueException"}``, which
+    botocore would otherwise report as code ``"400"``, hiding a stale token behind a 4xx.
+    """
+    headers = response_dict["headers"]
+    if response_dict["status_code"] < 400 or "x-amzn-errortype" in headers:
+        return
+    try:
+        body = json.loads(response_dict["body"])
+    except (TypeError, ValueError):
+        return
+    error_type = body.get("Type") if isinstance(body, dict) else None
+    if isinstance(error_type, str) and error_type.endswith("Exception"):
+        headers["x-amzn-errortype"] = error_type
+
+
+def _to_wire(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in response.items() if key != "ResponseMetadata"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, datetime):
+        return _epoch_millis(value)
+    return value
+
+
+def _epoch_millis(moment: datetime) -> int:
+    # botocore parses ISO strings without an offset as naive; the service means UTC.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MILLISECOND
