@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench docs clean
+.PHONY: run test lint docs bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "durable_async needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}' --store memory
+	$(VENV)/bin/durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}'
 
 test: $(STAMP)
 	@$(PY) -m pytest -q; rc=$$?; \
@@ -24,6 +24,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy --strict durable_async
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run

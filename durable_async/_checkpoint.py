@@ -64,8 +64,8 @@ class CheckpointStats:
     calls: int = 0
     updates: int = 0
     batch_sizes: list[int] = field(default_factory=list)
-    timed_lingers: int = 0
-    timed_lingers_while_blocked: int = 0
+    lingers: int = 0
+    lingers_expired: int = 0
 
 
 @dataclass(slots=True)
@@ -219,7 +219,9 @@ class Checkpointer:
                 carry = await self._assemble(batch)
                 await self._send(batch)
         finally:
-            self._fail(CheckpointError("The checkpointer has stopped.", retryable=True), final=False)
+            self._fail(
+                CheckpointError("The checkpointer has stopped.", retryable=True), final=False
+            )
 
     async def _assemble(self, batch: _Batch) -> _Record | None:
         """Fill ``batch``; return a record that did not fit (it starts the next batch)."""
@@ -253,12 +255,12 @@ class Checkpointer:
             self._refresh = None
 
     async def _linger(self) -> None:
-        self.stats.timed_lingers += 1
+        self.stats.lingers += 1
         try:
             async with asyncio.timeout(self._config.max_batch_time_seconds):
                 await self._wakeup.wait()
         except TimeoutError:
-            pass
+            self.stats.lingers_expired += 1
 
     async def _send(self, batch: _Batch) -> None:
         records = self._drop_orphans(batch.records)
@@ -277,7 +279,9 @@ class Checkpointer:
         except Exception as exc:  # a transport or backend fault: let the service retry
             self._fail(CheckpointError(f"The checkpoint call failed: {exc!r}.", retryable=True))
         except asyncio.CancelledError:
-            self._settle(records, CheckpointError("The checkpoint call was cancelled.", retryable=True))
+            self._settle(
+                records, CheckpointError("The checkpoint call was cancelled.", retryable=True)
+            )
             raise
         finally:
             self.stats.calls += 1

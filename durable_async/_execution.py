@@ -100,7 +100,9 @@ class DurableHandler:
 
     async def _run(self, runtime: Runtime) -> Wire:
         execution = _execution_operation(runtime.state)
-        main = asyncio.ensure_future(self.func(_decode_input(execution.input_payload), _root(runtime)))
+        main = asyncio.ensure_future(
+            self.func(_decode_input(execution.input_payload), _root(runtime))
+        )
         try:
             await _supervise(main, runtime.activity)
         finally:

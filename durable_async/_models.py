@@ -6,7 +6,6 @@ updates are built as dicts directly, since the checkpointer sizes and sends them
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -96,13 +95,15 @@ class ErrorObject:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorObject:
-        """Describe ``exc`` (an operation error keeps the type and data it already carries)."""
-        error_type = getattr(exc, "error_type", None) or type(exc).__name__
-        message = getattr(exc, "message", None) or str(exc)
-        frames = traceback.format_tb(exc.__traceback__) if exc.__traceback__ else None
-        stack = getattr(exc, "stack_trace", None) or ([f.rstrip() for f in frames] or None)
-        data = getattr(exc, "data", None)
-        return cls(error_type, message, data if isinstance(data, str) else None, stack)
+        """Describe ``exc`` as the reference SDK does: its qualified class name and message.
+
+        An operation error keeps the message, data and stack trace it was rebuilt from.
+        """
+        from durable_async.exceptions import DurableOperationError
+
+        if isinstance(exc, DurableOperationError):
+            return cls(_qualified_name(type(exc)), exc.message, exc.data, exc.stack_trace)
+        return cls(_qualified_name(type(exc)), str(exc))
 
     @classmethod
     def from_wire(cls, data: Wire | None) -> ErrorObject | None:
@@ -128,6 +129,13 @@ class ErrorObject:
         if self.stack_trace:
             wire["StackTrace"] = self.stack_trace
         return wire
+
+
+def _qualified_name(error_type: type[BaseException]) -> str:
+    """Return ``module.QualName``, leaving builtins unqualified (the reference SDK's rule)."""
+    module = error_type.__module__
+    name = error_type.__qualname__
+    return name if module == "builtins" else f"{module}.{name}"
 
 
 _DETAILS_KEYS = (
@@ -209,7 +217,10 @@ def make_update(
     error: ErrorObject | None = None,
     options: tuple[str, Wire] | None = None,
 ) -> Wire:
-    """Build one ``OperationUpdate`` dict; ``options`` is ``(key, value)`` like ``("WaitOptions", {...})``."""
+    """Build one ``OperationUpdate`` dict; ``options`` is a ``(key, value)`` pair.
+
+    For example ``("WaitOptions", {"WaitSeconds": 5})``.
+    """
     update: Wire = {"Id": op_id, "Type": op_type.value, "Action": action.value}
     if parent_id is not None:
         update["ParentId"] = parent_id

@@ -118,7 +118,8 @@ class Activity:
         timer = None
         try:
             self._check_idle()
-            if resume_at is None:
+            if resume_at is None or self._active == 0:
+                # Nothing else is working: suspending beats sleeping in-process, so no timer.
                 await future
                 return False
             timer = asyncio.ensure_future(self._clock.sleep_until(resume_at))

@@ -75,8 +75,8 @@ class JitterStrategy(StrEnum):
         if self is JitterStrategy.NONE:
             return delay
         if self is JitterStrategy.HALF:
-            return delay / 2 + random.random() * (delay / 2)  # noqa: S311
-        return random.random() * delay  # noqa: S311
+            return delay / 2 + random.random() * (delay / 2)
+        return random.random() * delay
 
     def finalize_delay(self, base_delay: float) -> int:
         """Apply jitter, round up and clamp to at least one second."""

@@ -203,7 +203,9 @@ class _Step:
 
     def logger(self, attempt: int) -> logging.LoggerAdapter[Any]:
         extra = {"operation_id": self.op_id, "operation_name": self.name, "attempt": attempt}
-        return logging.LoggerAdapter(self.ctx.logger.logger, {**(self.ctx.logger.extra or {}), **extra})
+        return logging.LoggerAdapter(
+            self.ctx.logger.logger, {**(self.ctx.logger.extra or {}), **extra}
+        )
 
     @property
     def label(self) -> str:

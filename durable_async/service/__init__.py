@@ -66,5 +66,8 @@ class DurableService(Protocol):
     async def get_execution_state(
         self, arn: str, token: str, marker: str, max_items: int = 1000
     ) -> dict[str, Any]:
-        """Return one page of operations (GetDurableExecutionState): ``{"Operations", "NextMarker"?}``."""
+        """Return one page of operations (GetDurableExecutionState).
+
+        The page is ``{"Operations": [...], "NextMarker"?: str}``.
+        """
         ...

@@ -1,0 +1,116 @@
+"""``durable-async``: run a durable function to completion on the embedded local service.
+
+    durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}'
+
+Executions live in a SQLite file (``.durable/durable.sqlite3`` by default). Running again with
+the same ``--name`` resumes that execution where it stopped (after a crash or Ctrl-C) instead of
+starting a new one; a finished execution just prints its result again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from durable_async._execution import DurableHandler
+from durable_async.service.local.clock import Clock, RealClock, SkipClock
+from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.runner import LocalRunner
+from durable_async.service.local.store import MemoryStore, SqliteStore, Store
+
+__all__ = ["main"]
+
+DEFAULT_STORE = ".durable/durable.sqlite3"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        handler, function_name = load_handler(args.target)
+        payload = _input_payload(args.input)
+    except (ValueError, ImportError, OSError) as exc:
+        print(f"durable-async: {exc}", file=sys.stderr)
+        return 2
+    execution = asyncio.run(_run(handler, function_name, payload, args))
+    return _report(execution)
+
+
+def load_handler(target: str) -> tuple[DurableHandler, str]:
+    """Import ``path/to/file.py:name`` and return the durable handler and a function name."""
+    path_text, _, attribute = target.rpartition(":")
+    if not path_text or not attribute:
+        raise ValueError(f"expected FILE.py:HANDLER, got {target!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    handler = getattr(module, attribute, None)
+    if not isinstance(handler, DurableHandler):
+        raise ValueError(f"{target} is not a durable handler; decorate it with @durable_execution.")
+    return handler, f"{path.stem}-{attribute}"
+
+
+async def _run(
+    handler: DurableHandler, function_name: str, payload: str | None, args: argparse.Namespace
+) -> dict[str, Any]:
+    clock: Clock = SkipClock() if args.skip_time else RealClock()
+    store: Store = MemoryStore() if args.store == "memory" else SqliteStore(args.store)
+    async with store:
+        service = LocalDurableService(store, clock, checkpoint_latency=args.latency_ms / 1000)
+
+        async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            return await handler.invoke(event, service=service, clock=clock)
+
+        async with LocalRunner(service, clock=clock) as runner:
+            runner.register(function_name, invoke)
+            return await runner.run(function_name, payload, name=args.name, timeout=args.timeout)
+
+
+def _report(execution: dict[str, Any]) -> int:
+    status = execution.get("Status")
+    print(f"{execution.get('DurableExecutionArn')}: {status}", file=sys.stderr)
+    if status == "SUCCEEDED":
+        result = execution.get("Result")
+        print(json.dumps(json.loads(result), indent=2) if result else "null")
+        return 0
+    print(json.dumps(execution.get("Error") or {}, indent=2))
+    return 1
+
+
+def _input_payload(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--input is not valid JSON: {exc}") from exc
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="durable-async", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a durable function to completion")
+    run.add_argument("target", help="path/to/file.py:handler")
+    run.add_argument("--input", help="the event, as JSON")
+    run.add_argument("--name", help="execution name; the same name resumes that execution")
+    run.add_argument("--store", default=DEFAULT_STORE, help="SQLite file, or 'memory'")
+    run.add_argument("--skip-time", action="store_true", help="complete waits without sleeping")
+    run.add_argument("--latency-ms", type=float, default=0.0, help="added to each checkpoint")
+    run.add_argument("--timeout", type=float, default=None, help="give up after this many s")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

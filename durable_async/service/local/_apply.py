@@ -1,0 +1,347 @@
+"""Applying one checkpoint call: a working set of operations, and a handler per Type and Action.
+
+``HANDLERS[Type][Action]`` is the whole dispatch table; a new operation type (CHAINED_INVOKE)
+is one more entry. A handler checks the transition against the operation's current state and
+raises ``invalid(...)`` without side effects outside the :class:`Batch`, which the engine only
+commits when every update of the call applied.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+
+from durable_async.service.local._history import (
+    error_block,
+    make_event,
+    result_block,
+    retry_block,
+)
+from durable_async.service.local._model import (
+    Changes,
+    Json,
+    OperationRow,
+    Snapshot,
+    dumps,
+    error_object,
+    invalid,
+)
+
+__all__ = ["HANDLERS", "Batch", "apply_update", "finish_execution", "fire_due", "settle_output"]
+
+
+class Batch:
+    """The operations one call reads and changes, the events it adds, and the time it runs at."""
+
+    def __init__(self, snapshot: Snapshot, now_ms: int) -> None:
+        self.execution = snapshot.execution
+        self.ops = snapshot.operations
+        self.now_ms = now_ms
+        self.changed: dict[str, OperationRow] = {}
+        self.events: list[Json] = []
+
+    def create(self, update: Json, status: str) -> OperationRow:
+        """Record a new operation from ``update`` with ``status``."""
+        data: Json = {"Id": update["Id"], "Type": update["Type"]}
+        data.update({k: update[k] for k in ("ParentId", "Name", "SubType") if update.get(k)})
+        data.update({"Status": status, "StartTimestamp": self.now_ms})
+        row = OperationRow(update["Id"], self.execution.op_count, 0, data)
+        self.execution.op_count += 1
+        self.ops[row.id] = row
+        self.touch(row)
+        return row
+
+    def touch(self, row: OperationRow) -> None:
+        """Mark ``row`` changed by this call."""
+        self.execution.op_seq += 1
+        row.seq = self.execution.op_seq
+        self.changed[row.id] = row
+
+    def end(self, row: OperationRow, status: str) -> None:
+        """Move ``row`` to a terminal ``status`` now."""
+        row.data["Status"] = status
+        row.data["EndTimestamp"] = self.now_ms
+        self.touch(row)
+
+    def event(self, event_type: str, row: OperationRow | None, details: Json | None) -> None:
+        """Append a history event about ``row``."""
+        self.events.append(make_event(self.execution, event_type, self.now_ms, row, details))
+
+    def changes(self) -> Changes:
+        """Return what the store must write for this call."""
+        return Changes(self.execution, list(self.changed.values()), self.events)
+
+
+Handler = Callable[[Batch, Json, OperationRow | None], None]
+
+
+def apply_update(batch: Batch, index: int, update: Json) -> None:
+    """Check ``update`` against the recorded state and apply it to ``batch``."""
+    current = batch.ops.get(update["Id"])
+    _check_metadata(index, update, current)
+    _check_parent(batch, index, update)
+    HANDLERS[update["Type"]][update["Action"]](batch, update, current)
+
+
+def _check_metadata(index: int, update: Json, current: OperationRow | None) -> None:
+    if current is None:
+        return
+    for key in ("Type", "SubType", "Name", "ParentId"):
+        checked = key == "Type" or update.get(key) is not None
+        if checked and update.get(key) != current.data.get(key):
+            raise invalid(
+                f"Update {index} gives operation {update['Id']!r} {key} "
+                f"{update.get(key)!r} but it was recorded with {current.data.get(key)!r}; "
+                "the handler must run the same operations in the same order on every "
+                "invocation."
+            )
+
+
+def _check_parent(batch: Batch, index: int, update: Json) -> None:
+    # An update that names no ParentId keeps the recorded one, checked when it was created.
+    parent_id = update.get("ParentId")
+    if parent_id is None or parent_id == batch.execution.execution_id:
+        return
+    parent = batch.ops.get(parent_id)
+    if parent is None or parent.type != "CONTEXT" or parent.status != "STARTED":
+        state = "does not exist" if parent is None else f"is a {parent.type} in {parent.status}"
+        raise invalid(
+            f"Update {index} (Id {update['Id']!r}) names ParentId {parent_id!r}, which {state}; "
+            "a parent must be a started CONTEXT, so start it first and never update the "
+            "children of a completed context."
+        )
+
+
+def _require(row: OperationRow | None, allowed: Iterable[str], update: Json) -> OperationRow:
+    if row is None or row.status not in allowed:
+        state = "does not exist" if row is None else f"is {row.status}"
+        raise invalid(
+            f"{update['Type']} {update['Id']!r} {state}, so it cannot {update['Action']}; "
+            f"that needs status {' or '.join(allowed)}."
+        )
+    return row
+
+
+def _require_new(row: OperationRow | None, update: Json) -> None:
+    if row is not None:
+        raise invalid(
+            f"{update['Type']} {update['Id']!r} already exists ({row.status}); an operation is "
+            "started once, so use a new id for a new operation."
+        )
+
+
+# STEP
+
+
+def _step_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    if current is None:
+        row = batch.create(update, "STARTED")
+        row.data["StepDetails"] = {"Attempt": 0}
+    else:
+        row = _require(current, ("READY",), update)
+        row.data["Status"] = "STARTED"
+        row.data["StepDetails"].pop("NextAttemptTimestamp", None)
+        batch.touch(row)
+    batch.event("StepStarted", row, {})
+
+
+def _step_attempt_ends(batch: Batch, update: Json, current: OperationRow | None) -> OperationRow:
+    if current is None:
+        row = batch.create(update, "STARTED")
+        row.data["StepDetails"] = {"Attempt": 0}
+    else:
+        row = _require(current, ("STARTED", "READY"), update)
+    details = row.data["StepDetails"]
+    # Attempt counts finished attempts, as the reference SDK reads it (current = Attempt + 1).
+    details["Attempt"] = int(details.get("Attempt", 0)) + 1
+    details.pop("NextAttemptTimestamp", None)
+    _set(details, "Result", update.get("Payload"))
+    _set(details, "Error", update.get("Error"))
+    return row
+
+
+def _step_retry(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    row = _step_attempt_ends(batch, update, current)
+    delay = int(update["StepOptions"]["NextAttemptDelaySeconds"])
+    row.data["Status"] = "PENDING"
+    row.data["StepDetails"]["NextAttemptTimestamp"] = batch.now_ms + delay * 1000
+    batch.touch(row)
+    attempt = row.data["StepDetails"]["Attempt"]
+    error = update.get("Error")
+    details = {**_outcome(update), **retry_block(attempt, delay)}
+    batch.event("StepFailed" if error is not None else "StepSucceeded", row, details)
+
+
+def _step_succeed(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    row = _step_attempt_ends(batch, update, current)
+    batch.end(row, "SUCCEEDED")
+    attempt = row.data["StepDetails"]["Attempt"]
+    batch.event("StepSucceeded", row, {**_outcome(update), **retry_block(attempt)})
+
+
+def _step_fail(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    row = _step_attempt_ends(batch, update, current)
+    batch.end(row, "FAILED")
+    attempt = row.data["StepDetails"]["Attempt"]
+    batch.event("StepFailed", row, {**_outcome(update), **retry_block(attempt)})
+
+
+# WAIT
+
+
+def _wait_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    _require_new(current, update)
+    seconds = int(update["WaitOptions"]["WaitSeconds"])
+    row = batch.create(update, "STARTED")
+    end = batch.now_ms + seconds * 1000
+    row.data["WaitDetails"] = {"ScheduledEndTimestamp": end}
+    batch.event("WaitStarted", row, {"Duration": seconds, "ScheduledEndTimestamp": end})
+
+
+def _wait_cancel(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    row = _require(current, ("STARTED",), update)
+    batch.end(row, "CANCELLED")
+    batch.event("WaitCancelled", row, error_block(update.get("Error")))
+
+
+# CONTEXT
+
+
+def _context_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    _require_new(current, update)
+    batch.event("ContextStarted", batch.create(update, "STARTED"), {})
+
+
+def _context_close(batch: Batch, update: Json, current: OperationRow | None) -> OperationRow:
+    if current is None:
+        return batch.create(update, "STARTED")
+    return _require(current, ("STARTED",), update)
+
+
+def _context_succeed(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    row = _context_close(batch, update, current)
+    details: Json = {}
+    _set(details, "Result", update.get("Payload"))
+    options = update.get("ContextOptions") or {}
+    if "ReplayChildren" in options:
+        details["ReplayChildren"] = bool(options["ReplayChildren"])
+    row.data["ContextDetails"] = details
+    batch.end(row, "SUCCEEDED")
+    batch.event("ContextSucceeded", row, _outcome(update))
+
+
+def _context_fail(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    row = _context_close(batch, update, current)
+    row.data["ContextDetails"] = {} if update.get("Error") is None else {"Error": update["Error"]}
+    batch.end(row, "FAILED")
+    batch.event("ContextFailed", row, _outcome(update))
+
+
+# CALLBACK
+
+
+def _callback_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    _require_new(current, update)
+    row = batch.create(update, "STARTED")
+    callback_id = base64.b64encode(dumps([batch.execution.arn, row.id]).encode()).decode()
+    row.data["CallbackDetails"] = {"CallbackId": callback_id}
+    options = update.get("CallbackOptions") or {}
+    details: Json = {"CallbackId": callback_id}
+    for option, key in (
+        ("TimeoutSeconds", "Timeout"),
+        ("HeartbeatTimeoutSeconds", "HeartbeatTimeout"),
+    ):
+        if options.get(option):
+            details[key] = options[option]
+    batch.event("CallbackStarted", row, details)
+
+
+# EXECUTION
+
+
+def _execution_close(batch: Batch, update: Json, current: OperationRow | None) -> None:
+    if update["Id"] != batch.execution.execution_id:
+        raise invalid(
+            f"An EXECUTION update must use the execution's own id "
+            f"{batch.execution.execution_id!r}, not {update['Id']!r}; take it from the "
+            "EXECUTION operation in the invocation's state."
+        )
+    if update["Action"] == "SUCCEED":
+        finish_execution(batch, "SUCCEEDED", result=update.get("Payload"))
+    else:
+        finish_execution(batch, "FAILED", error=update.get("Error"))
+
+
+def finish_execution(
+    batch: Batch, status: str, *, result: str | None = None, error: Json | None = None
+) -> None:
+    """End the execution with ``status``; after this no checkpoint token is valid."""
+    execution = batch.execution
+    execution.status, execution.end_ms = status, batch.now_ms
+    execution.result, execution.error = result, error
+    execution.token = None
+    row = batch.ops.get(execution.execution_id)
+    if row is not None:
+        batch.end(row, status)
+    outcome = result_block(result) if status == "SUCCEEDED" else error_block(error)
+    batch.event(f"Execution{status.title().replace('_', '')}", row, outcome)
+
+
+def settle_output(batch: Batch, output: Json) -> None:
+    """End the execution as the handler's SUCCEEDED or FAILED output says; fail on others."""
+    status = output.get("Status")
+    if status == "SUCCEEDED":
+        finish_execution(batch, "SUCCEEDED", result=output.get("Result"))
+    elif status == "FAILED":
+        finish_execution(batch, "FAILED", error=error_object(output.get("Error")))
+    else:
+        error = error_object(
+            f"The handler returned Status {status!r}; a durable handler returns "
+            "SUCCEEDED, FAILED or PENDING.",
+            "InvalidInvocationOutput",
+        )
+        finish_execution(batch, "FAILED", error=error)
+
+
+# Timers
+
+
+def fire_due(batch: Batch, candidates: Iterable[str]) -> None:
+    """Complete every candidate whose timer is due: waits succeed, retried steps become READY."""
+    for operation_id in [*candidates, *batch.changed]:
+        row = batch.ops[operation_id]
+        due = row.due_ms
+        if due is None or due > batch.now_ms:
+            continue
+        if row.type == "WAIT":
+            batch.end(row, "SUCCEEDED")
+            seconds = round((due - int(row.data["StartTimestamp"])) / 1000)
+            batch.event("WaitSucceeded", row, {"Duration": seconds})
+        elif row.type == "STEP":
+            row.data["Status"] = "READY"
+            batch.touch(row)
+
+
+def _outcome(update: Json) -> Json:
+    return {**result_block(update.get("Payload")), **error_block(update.get("Error"))}
+
+
+def _set(details: Json, key: str, value: object) -> None:
+    if value is None:
+        details.pop(key, None)
+    else:
+        details[key] = value
+
+
+HANDLERS: dict[str, dict[str, Handler]] = {
+    "EXECUTION": {"SUCCEED": _execution_close, "FAIL": _execution_close},
+    "STEP": {
+        "START": _step_start,
+        "RETRY": _step_retry,
+        "SUCCEED": _step_succeed,
+        "FAIL": _step_fail,
+    },
+    "WAIT": {"START": _wait_start, "CANCEL": _wait_cancel},
+    "CONTEXT": {"START": _context_start, "SUCCEED": _context_succeed, "FAIL": _context_fail},
+    "CALLBACK": {"START": _callback_start},
+}

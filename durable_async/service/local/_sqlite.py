@@ -1,0 +1,318 @@
+"""The SQLite store: one file in WAL mode, every call run on one dedicated thread.
+
+Each store method is one function executed on the store's thread, so a checkpoint call costs
+one thread hop and its writes are one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction: a
+process killed at any moment leaves either all or none of the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from durable_async.service.local._model import (
+    Changes,
+    ExecutionRecord,
+    Json,
+    OperationRow,
+    Snapshot,
+    dumps,
+)
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+_COLUMNS = [f.name for f in fields(ExecutionRecord)]
+_JSON_COLUMNS = frozenset({"error", "last_call"})
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS executions (
+    {", ".join(_COLUMNS)},
+    PRIMARY KEY (arn)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS executions_by_name ON executions (function_name, name);
+CREATE TABLE IF NOT EXISTS operations (
+    arn TEXT NOT NULL,
+    id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    due_ms INTEGER,
+    waiting INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (arn, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
+CREATE INDEX IF NOT EXISTS operations_due ON operations (arn, due_ms) WHERE due_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS operations_waiting ON operations (arn, position) WHERE waiting = 1;
+CREATE TABLE IF NOT EXISTS events (
+    arn TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (arn, event_id)
+) WITHOUT ROWID;
+"""
+_INSERT_EXECUTION = (
+    f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+# The ARN, function name and execution name never change; leaving them out spares the indexes.
+_IMMUTABLE = ("arn", "function_name", "name")
+_MUTABLE = [c for c in _COLUMNS if c not in _IMMUTABLE]
+_UPDATE_EXECUTION = f"UPDATE executions SET {', '.join(f'{c} = ?' for c in _MUTABLE)} WHERE arn = ?"
+_UPSERT_OPERATION = "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
+_OPERATION_COLUMNS = "id, position, seq, data"
+
+
+class SqliteStore:
+    """A store in one SQLite file that every later process opening the same path sees."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".durable/durable.sqlite3") -> None:
+        self.path = Path(path)
+        self._thread: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        """Create the file and its parent folders if needed and prepare the schema."""
+        if self._thread is not None:
+            return
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="durable-sqlite")
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        """Close the database and let the store's thread end."""
+        if self._thread is None:
+            return
+        try:
+            await self._run(self._disconnect)
+        finally:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store."""
+        await self.close()
+
+    async def create(
+        self, execution: ExecutionRecord, operation: OperationRow, events: Sequence[Json]
+    ) -> None:
+        """Insert a new execution with its EXECUTION operation and first events, atomically."""
+        await self._run(self._write, execution, [operation], events, True)
+
+    async def load(self, arn: str, ids: Collection[str], now_ms: int) -> Snapshot | None:
+        """Read an execution with the operations ``ids`` and its due and unseen operations."""
+        return await self._run(self._load, arn, list(ids), now_ms)
+
+    async def commit(
+        self, execution: ExecutionRecord, operations: Sequence[OperationRow], events: Sequence[Json]
+    ) -> None:
+        """Write the execution row, upsert ``operations`` and append ``events``, atomically."""
+        await self._run(self._write, execution, operations, events, False)
+
+    async def transact(
+        self,
+        arn: str,
+        ids: Collection[str],
+        now_ms: int,
+        work: Callable[[Snapshot | None], tuple[T, Changes | None]],
+    ) -> T:
+        """Load, run ``work`` and commit its changes in one transaction on the store's thread."""
+        return await self._run(self._transact, arn, list(ids), now_ms, work)
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        """Return the execution with this ARN, if any."""
+        rows = await self._query("SELECT * FROM executions WHERE arn = ?", arn)
+        return _record(rows[0]) if rows else None
+
+    async def find_execution(self, function_name: str, name: str) -> str | None:
+        """Return the ARN of the function's execution with this name, if any."""
+        sql = "SELECT arn FROM executions WHERE function_name = ? AND name = ?"
+        rows = await self._query(sql, function_name, name)
+        return str(rows[0]["arn"]) if rows else None
+
+    async def list_executions(self, function_name: str | None = None) -> list[ExecutionRecord]:
+        """Return every execution (of one function, if given) in start order."""
+        if function_name is None:
+            rows = await self._query("SELECT * FROM executions ORDER BY start_ms, arn")
+        else:
+            sql = "SELECT * FROM executions WHERE function_name = ? ORDER BY start_ms, arn"
+            rows = await self._query(sql, function_name)
+        return [_record(row) for row in rows]
+
+    async def list_operations(
+        self, arn: str, after: int = -1, limit: int | None = None
+    ) -> list[OperationRow]:
+        """Return operations with position greater than ``after``, in creation order."""
+        sql = (
+            f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE arn = ? AND position > ? "
+            "ORDER BY position LIMIT ?"
+        )
+        rows = await self._query(sql, arn, after, -1 if limit is None else limit)
+        return [_operation(row) for row in rows]
+
+    async def waiting_operations(self, arn: str) -> list[OperationRow]:
+        """Return the operations that wait on something other than the handler."""
+        sql = (
+            f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE arn = ? AND waiting = 1 "
+            "ORDER BY position"
+        )
+        return [_operation(row) for row in await self._query(sql, arn)]
+
+    async def list_events(self, arn: str) -> list[Json]:
+        """Return the execution's history events in order."""
+        sql = "SELECT data FROM events WHERE arn = ? ORDER BY event_id"
+        return [json.loads(row["data"]) for row in await self._query(sql, arn)]
+
+    async def _query(self, sql: str, *args: object) -> list[sqlite3.Row]:
+        return await self._run(lambda: self._conn.execute(sql, args).fetchall())
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            raise RuntimeError(
+                "The SqliteStore is not open; use `async with store:` or `await store.open()`."
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None
+        return self._db
+
+    # Everything below runs on the store's thread.
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL loses nothing when the process dies; only an OS crash can drop the last commits.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def _disconnect(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _write(
+        self,
+        execution: ExecutionRecord,
+        operations: Sequence[OperationRow],
+        events: Sequence[Json],
+        new: bool,
+    ) -> None:
+        with self._transaction():
+            self._write_rows(execution, operations, events, new)
+
+    def _transact(
+        self,
+        arn: str,
+        ids: list[str],
+        now_ms: int,
+        work: Callable[[Snapshot | None], tuple[T, Changes | None]],
+    ) -> T:
+        with self._transaction():
+            result, changes = work(self._load(arn, ids, now_ms))
+            if changes is not None:
+                self._write_rows(changes.execution, changes.operations, changes.events, False)
+        return result
+
+    def _write_rows(
+        self,
+        execution: ExecutionRecord,
+        operations: Sequence[OperationRow],
+        events: Sequence[Json],
+        new: bool,
+    ) -> None:
+        db, values = self._conn, _columns(execution)
+        if new:
+            db.execute(_INSERT_EXECUTION, values)
+        else:
+            mutable = [v for c, v in zip(_COLUMNS, values, strict=True) if c not in _IMMUTABLE]
+            db.execute(_UPDATE_EXECUTION, (*mutable, execution.arn))
+        db.executemany(_UPSERT_OPERATION, [_operation_values(execution.arn, r) for r in operations])
+        db.executemany(_INSERT_EVENT, [(execution.arn, e["EventId"], dumps(e)) for e in events])
+
+    def _load(self, arn: str, ids: list[str], now_ms: int) -> Snapshot | None:
+        db = self._conn
+        found = db.execute("SELECT * FROM executions WHERE arn = ?", (arn,)).fetchall()
+        if not found:
+            return None
+        execution = _record(found[0])
+        rows = {row.id: row for row in self._select_ids(arn, ids)}
+        due = self._select(arn, "due_ms IS NOT NULL AND due_ms <= ?", now_ms)
+        unseen: list[OperationRow] = []
+        # Only a change from outside the running invocation (a callback) leaves anything unseen.
+        if execution.op_seq > execution.delivered_seq:
+            unseen = self._select(arn, "seq > ?", execution.delivered_seq)
+        rows.update({row.id: row for row in (*due, *unseen)})
+        ordered = dict(sorted(rows.items(), key=lambda item: item[1].position))
+        return Snapshot(execution, ordered, [r.id for r in due], [r.id for r in unseen])
+
+    def _select_ids(self, arn: str, ids: list[str]) -> list[OperationRow]:
+        found: list[OperationRow] = []
+        # Stay well under SQLite's bound-parameter limit.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found += self._select(arn, f"id IN ({marks})", *chunk)
+        return found
+
+    def _select(self, arn: str, where: str, *args: object) -> list[OperationRow]:
+        sql = (
+            f"SELECT {_OPERATION_COLUMNS} FROM operations WHERE arn = ? AND {where} "
+            "ORDER BY position"
+        )
+        return [_operation(row) for row in self._conn.execute(sql, (arn, *args))]
+
+
+def _columns(execution: ExecutionRecord) -> tuple[object, ...]:
+    values = [getattr(execution, name) for name in _COLUMNS]
+    return tuple(
+        dumps(value) if name in _JSON_COLUMNS and value is not None else value
+        for name, value in zip(_COLUMNS, values, strict=True)
+    )
+
+
+def _record(row: sqlite3.Row) -> ExecutionRecord:
+    values = {name: row[name] for name in _COLUMNS}
+    for name in _JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return ExecutionRecord(**values)
+
+
+def _operation(row: sqlite3.Row) -> OperationRow:
+    return OperationRow(row["id"], row["position"], row["seq"], json.loads(row["data"]))
+
+
+def _operation_values(arn: str, row: OperationRow) -> tuple[object, ...]:
+    return (arn, row.id, row.position, row.seq, row.due_ms, int(row.waiting), dumps(row.data))

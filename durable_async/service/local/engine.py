@@ -1,0 +1,311 @@
+"""The embedded durable execution service: the checkpoint API plus what a runner needs.
+
+:class:`LocalDurableService` implements :class:`durable_async.service.DurableService` the way
+Lambda does, on JSON-shaped dicts with integer epoch-millisecond timestamps. Every call for
+one execution runs under that execution's lock and ends in one atomic store commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from functools import partial
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from durable_async.service import ServiceError
+from durable_async.service.local._apply import Batch
+from durable_async.service.local._calls import (
+    apply_call,
+    close_invocation,
+    end_execution,
+    open_invocation,
+)
+from durable_async.service.local._history import make_event, redact
+from durable_async.service.local._model import (
+    Changes,
+    ExecutionRecord,
+    Json,
+    Snapshot,
+    error_object,
+    not_found,
+)
+from durable_async.service.local._wire import (
+    bad_token,
+    check_name,
+    describe,
+    new_execution,
+    parse_marker,
+    referenced_ids,
+    summary,
+)
+from durable_async.service.local.clock import Clock, RealClock, wait_event_or_time
+from durable_async.service.local.store import Store
+
+__all__ = ["LocalDurableService"]
+
+T = TypeVar("T")
+
+_MAX_PAGE = 1000
+
+
+class LocalDurableService:
+    """A durable execution service that runs inside this process, over a :class:`Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock | None = None,
+        *,
+        checkpoint_latency: float = 0.0,
+        page_size: int = _MAX_PAGE,
+    ) -> None:
+        if not 1 <= page_size <= _MAX_PAGE:
+            raise ValueError(f"page_size must be between 1 and {_MAX_PAGE}, got {page_size}.")
+        self.store = store
+        self.clock: Clock = clock if clock is not None else RealClock()
+        self.checkpoint_latency = checkpoint_latency
+        self.page_size = page_size
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._start_lock = asyncio.Lock()
+        self._changes: dict[str, asyncio.Event] = {}
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        await self.store.open()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store."""
+        await self.store.close()
+
+    # The DurableService protocol.
+
+    async def checkpoint(
+        self,
+        arn: str,
+        token: str,
+        updates: list[dict[str, Any]],
+        client_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply ``updates`` atomically and return the next token and the changed operations."""
+        if self.checkpoint_latency > 0:
+            await asyncio.sleep(self.checkpoint_latency)
+        async with self._lock(arn):
+            return await self._checkpoint(arn, token, updates, client_token)
+
+    async def get_execution_state(
+        self, arn: str, token: str, marker: str, max_items: int = _MAX_PAGE
+    ) -> dict[str, Any]:
+        """Return one page of the execution's operations in creation order."""
+        execution = await self._execution(arn)
+        key = execution.invocation_key
+        if not token or key is None or not token.startswith(f"{key}z"):
+            raise bad_token("it does not belong to the running invocation of this execution")
+        limit = min(self.page_size, max_items if max_items > 0 else _MAX_PAGE)
+        return await self._page(arn, parse_marker(marker), limit)
+
+    # Driving executions.
+
+    async def start_execution(
+        self, function_name: str, input_payload: str | None, *, name: str | None = None
+    ) -> str:
+        """Create an execution and return its ARN; an existing ``name`` returns that execution."""
+        check_name(function_name, "function name")
+        if name is not None:
+            check_name(name, "execution name")
+        async with self._start_lock:
+            if name is not None and (found := await self.store.find_execution(function_name, name)):
+                return found
+            execution, operation = new_execution(function_name, name, input_payload, self._now_ms())
+            started = make_event(execution, "ExecutionStarted", execution.start_ms, operation)
+            started["ExecutionStartedDetails"] = {
+                "Input": {"Payload": execution.input_payload, "Truncated": False}
+            }
+            await self.store.create(execution, operation, [started])
+        return execution.arn
+
+    async def begin_invocation(self, arn: str) -> dict[str, Any]:
+        """Complete due timers, issue a fresh token and return the Lambda input event."""
+        async with self._lock(arn):
+            now = self._now_ms()
+            token = await self._transact(arn, (), now, partial(open_invocation, now=now))
+            state = await self._page(arn, -1, self.page_size)
+        return {
+            "DurableExecutionArn": arn,
+            "CheckpointToken": token,
+            "InitialExecutionState": state,
+        }
+
+    async def end_invocation(
+        self, arn: str, output: dict[str, Any] | None, error: str | dict[str, Any] | None = None
+    ) -> None:
+        """Record how an invocation ended: its wire ``output``, or the ``error`` it raised.
+
+        An invocation that raised leaves the execution RUNNING for the runner to retry. An
+        output of PENDING while nothing is pending is recorded as a failed invocation and
+        raised as a retryable :class:`ServiceError`.
+        """
+        async with self._lock(arn):
+            waiting = bool(await self.store.waiting_operations(arn))
+            now = self._now_ms()
+            close = partial(close_invocation, now=now, output=output, error=error, waiting=waiting)
+            failure = await self._transact(arn, [_execution_id(arn)], now, close)
+        if failure is not None and error is None:
+            raise ServiceError(
+                str(failure["ErrorMessage"]),
+                code="InvalidParameterValueException",
+                retryable=True,
+                status_code=400,
+            )
+
+    async def fail_execution(self, arn: str, error: str | dict[str, Any]) -> None:
+        """End a running execution as FAILED with ``error``."""
+        await self._end(arn, "FAILED", error_object(error))
+
+    async def stop_execution(
+        self, arn: str, error: str | dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """End a running execution as STOPPED (StopDurableExecution)."""
+        stopped = None if error is None else error_object(error, "Stopped")
+        return {"StopTimestamp": await self._end(arn, "STOPPED", stopped)}
+
+    # Reading executions.
+
+    async def describe_execution(self, arn: str) -> dict[str, Any]:
+        """Return the execution in the GetDurableExecution shape."""
+        return describe(await self._execution(arn))
+
+    async def get_history(
+        self,
+        arn: str,
+        *,
+        include_execution_data: bool = True,
+        reverse_order: bool = False,
+        marker: str | None = None,
+        max_items: int | None = None,
+    ) -> dict[str, Any]:
+        """Return history events in the GetDurableExecutionHistory shape."""
+        await self._execution(arn)
+        events = await self.store.list_events(arn)
+        if not include_execution_data:
+            events = [redact(event) for event in events]
+        if reverse_order:
+            events.reverse()
+        start = parse_marker(marker or "") + 1
+        end = len(events) if not max_items or max_items < 1 else start + max_items
+        page: Json = {"Events": events[start:end]}
+        if end < len(events):
+            page["NextMarker"] = str(end - 1)
+        return page
+
+    async def list_operations(self, arn: str) -> list[dict[str, Any]]:
+        """Return every operation of the execution in creation order."""
+        await self._execution(arn)
+        return [row.data for row in await self.store.list_operations(arn)]
+
+    async def list_executions(self, function_name: str | None = None) -> list[dict[str, Any]]:
+        """Return summaries of every execution (of one function) in start order."""
+        return [summary(record) for record in await self.store.list_executions(function_name)]
+
+    async def find_execution(self, function_name: str, name: str) -> str | None:
+        """Return the ARN of the function's execution called ``name``, if any."""
+        return await self.store.find_execution(function_name, name)
+
+    async def checkpoint_calls(self, arn: str) -> int:
+        """Return how many checkpoint calls the execution accepted."""
+        return (await self._execution(arn)).checkpoint_calls
+
+    async def invocations(self, arn: str) -> int:
+        """Return how many invocations the execution began."""
+        return (await self._execution(arn)).invocations
+
+    async def next_wakeup(self, arn: str) -> float | None:
+        """Return when the execution next needs an invocation, in epoch seconds, if known.
+
+        That is now when a retried step is READY or something changed that the handler has
+        not seen, else the earliest pending timer; None when only an outside event (or
+        nothing) can move the execution on.
+        """
+        execution = await self._execution(arn)
+        if execution.terminal:
+            return None
+        waiting = await self.store.waiting_operations(arn)
+        if execution.op_seq > execution.delivered_seq or any(r.status == "READY" for r in waiting):
+            return self.clock.now()
+        due = [row.due_ms for row in waiting if row.due_ms is not None]
+        return min(due) / 1000 if due else None
+
+    # Change notification.
+
+    def watch(self, arn: str) -> asyncio.Event:
+        """Return an event that is set at the execution's next change."""
+        return self._changes.setdefault(arn, asyncio.Event())
+
+    async def wait_for_change(self, arn: str, deadline: float | None = None) -> bool:
+        """Wait for the execution's next change or the clock's ``deadline``; True if it changed."""
+        return await wait_event_or_time(self.watch(arn), self.clock, deadline)
+
+    # Internals.
+
+    async def _checkpoint(
+        self, arn: str, token: str, updates: list[Json], client_token: str | None
+    ) -> Json:
+        now = self._now_ms()
+        apply = partial(
+            apply_call, now=now, token=token, updates=updates, client_token=client_token
+        )
+        response: Json = await self._transact(arn, referenced_ids(updates), now, apply)
+        return response
+
+    async def _end(self, arn: str, status: str, error: Json | None) -> int:
+        async with self._lock(arn):
+            now = self._now_ms()
+            end = partial(end_execution, now=now, status=status, error=error)
+            return await self._transact(arn, [_execution_id(arn)], now, end)
+
+    async def _page(self, arn: str, after: int, limit: int) -> Json:
+        rows = await self.store.list_operations(arn, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        marker = str(rows[-1].position) if more else ""
+        return {"Operations": [row.data for row in rows], "NextMarker": marker}
+
+    async def _transact(
+        self,
+        arn: str,
+        ids: Iterable[str],
+        now_ms: int,
+        work: Callable[[Snapshot], tuple[T, Batch | None]],
+    ) -> T:
+        """Run ``work`` on the execution's snapshot and commit its batch in one transaction."""
+
+        def run(snapshot: Snapshot | None) -> tuple[T, Changes | None]:
+            if snapshot is None:
+                raise not_found(arn)
+            result, batch = work(snapshot)
+            return result, None if batch is None else batch.changes()
+
+        result = await self.store.transact(arn, list(ids), now_ms, run)
+        event = self._changes.pop(arn, None)
+        if event is not None:
+            event.set()
+        return result
+
+    async def _execution(self, arn: str) -> ExecutionRecord:
+        execution = await self.store.get_execution(arn)
+        if execution is None:
+            raise not_found(arn)
+        return execution
+
+    def _lock(self, arn: str) -> asyncio.Lock:
+        return self._locks.setdefault(arn, asyncio.Lock())
+
+    def _now_ms(self) -> int:
+        return round(self.clock.now() * 1000)
+
+
+def _execution_id(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]

@@ -1,0 +1,270 @@
+"""Where the local service keeps executions, operations and history events.
+
+:class:`Store` is what the engine needs. Every call that changes an execution is one
+:meth:`Store.transact`: read a :class:`Snapshot`, run the engine's pure apply step on it, and
+write the execution row, the changed operations and the new history events together or not
+at all, so a process killed at any moment leaves either all or none of a call. Two stores
+implement it: :class:`MemoryStore` (tests) and :class:`SqliteStore` (the default: one SQLite
+file in WAL mode on its own thread, surviving restarts).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+from durable_async.service.local._model import (
+    Changes,
+    ExecutionRecord,
+    Json,
+    OperationRow,
+    Snapshot,
+    dumps,
+)
+from durable_async.service.local._sqlite import SqliteStore
+
+__all__ = ["Changes", "MemoryStore", "Snapshot", "SqliteStore", "Store"]
+
+T = TypeVar("T")
+
+
+class Store(Protocol):
+    """Persistence for the local durable execution service."""
+
+    async def open(self) -> None:
+        """Prepare the store for use; idempotent."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store's resources; idempotent."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Open the store."""
+        ...
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the store."""
+        ...
+
+    async def create(
+        self, execution: ExecutionRecord, operation: OperationRow, events: Sequence[Json]
+    ) -> None:
+        """Insert a new execution with its EXECUTION operation and first events, atomically."""
+        ...
+
+    async def load(self, arn: str, ids: Collection[str], now_ms: int) -> Snapshot | None:
+        """Read an execution with the operations ``ids`` and its due and unseen operations."""
+        ...
+
+    async def commit(
+        self, execution: ExecutionRecord, operations: Sequence[OperationRow], events: Sequence[Json]
+    ) -> None:
+        """Write the execution row, upsert ``operations`` and append ``events``, atomically."""
+        ...
+
+    async def transact(
+        self,
+        arn: str,
+        ids: Collection[str],
+        now_ms: int,
+        work: Callable[[Snapshot | None], tuple[T, Changes | None]],
+    ) -> T:
+        """Load like :meth:`load`, run ``work`` and commit the changes it returns, atomically.
+
+        ``work`` is plain synchronous code and may run on the store's own thread; when it
+        raises, nothing is written and the exception propagates.
+        """
+        ...
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        """Return the execution with this ARN, if any."""
+        ...
+
+    async def find_execution(self, function_name: str, name: str) -> str | None:
+        """Return the ARN of the function's execution with this name, if any."""
+        ...
+
+    async def list_executions(self, function_name: str | None = None) -> list[ExecutionRecord]:
+        """Return every execution (of one function, if given) in start order."""
+        ...
+
+    async def list_operations(
+        self, arn: str, after: int = -1, limit: int | None = None
+    ) -> list[OperationRow]:
+        """Return operations with position greater than ``after``, in creation order."""
+        ...
+
+    async def waiting_operations(self, arn: str) -> list[OperationRow]:
+        """Return the operations that wait on something other than the handler."""
+        ...
+
+    async def list_events(self, arn: str) -> list[Json]:
+        """Return the execution's history events in order."""
+        ...
+
+
+@dataclass
+class _Entry:
+    record: str
+    ops: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # Ids ordered by when they last changed, so unseen changes are read from the end.
+    by_seq: dict[str, int] = field(default_factory=dict)
+    due: dict[str, int] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)
+    events: list[str] = field(default_factory=list)
+
+
+class MemoryStore:
+    """A store that lives in this process; values are kept as JSON so nothing is shared."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+
+    async def open(self) -> None:
+        """Do nothing: memory needs no preparation."""
+
+    async def close(self) -> None:
+        """Do nothing: the data lives as long as this object."""
+
+    async def __aenter__(self) -> Self:
+        """Return the store."""
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Do nothing."""
+
+    async def create(
+        self, execution: ExecutionRecord, operation: OperationRow, events: Sequence[Json]
+    ) -> None:
+        """Insert a new execution with its EXECUTION operation and first events."""
+        if execution.arn in self._entries:
+            raise ValueError(f"Execution {execution.arn!r} already exists; use a new ARN.")
+        self._entries[execution.arn] = _Entry(record=dumps(asdict(execution)))
+        await self.commit(execution, [operation], events)
+
+    async def load(self, arn: str, ids: Collection[str], now_ms: int) -> Snapshot | None:
+        """Read an execution with the operations ``ids`` and its due and unseen operations."""
+        entry = self._entries.get(arn)
+        if entry is None:
+            return None
+        execution = _record(entry.record)
+        due = [i for i, t in entry.due.items() if t <= now_ms]
+        unseen = _unseen(entry, execution.delivered_seq)
+        wanted = {i for i in (*ids, *due, *unseen) if i in entry.ops}
+        rows = {i: _row(i, entry.ops[i]) for i in wanted}
+        by_position = sorted(wanted, key=lambda i: rows[i].position)
+        due_set, unseen_set = set(due), set(unseen)
+        return Snapshot(
+            execution,
+            {i: rows[i] for i in by_position},
+            [i for i in by_position if i in due_set],
+            [i for i in by_position if i in unseen_set],
+        )
+
+    async def commit(
+        self, execution: ExecutionRecord, operations: Sequence[OperationRow], events: Sequence[Json]
+    ) -> None:
+        """Write the execution, upsert ``operations`` and append ``events`` in one step."""
+        entry = self._entries[execution.arn]
+        entry.record = dumps(asdict(execution))
+        for row in sorted(operations, key=lambda row: row.seq):
+            _put(entry, row)
+        entry.events.extend(dumps(event) for event in events)
+
+    async def transact(
+        self,
+        arn: str,
+        ids: Collection[str],
+        now_ms: int,
+        work: Callable[[Snapshot | None], tuple[T, Changes | None]],
+    ) -> T:
+        """Load, run ``work`` and commit its changes with no await in between."""
+        result, changes = work(await self.load(arn, ids, now_ms))
+        if changes is not None:
+            await self.commit(changes.execution, changes.operations, changes.events)
+        return result
+
+    async def get_execution(self, arn: str) -> ExecutionRecord | None:
+        """Return the execution with this ARN, if any."""
+        entry = self._entries.get(arn)
+        return None if entry is None else _record(entry.record)
+
+    async def find_execution(self, function_name: str, name: str) -> str | None:
+        """Return the ARN of the function's execution with this name, if any."""
+        for record in await self.list_executions(function_name):
+            if record.name == name:
+                return record.arn
+        return None
+
+    async def list_executions(self, function_name: str | None = None) -> list[ExecutionRecord]:
+        """Return every execution (of one function, if given) in start order."""
+        records = [_record(entry.record) for entry in self._entries.values()]
+        if function_name is not None:
+            records = [r for r in records if r.function_name == function_name]
+        return records
+
+    async def list_operations(
+        self, arn: str, after: int = -1, limit: int | None = None
+    ) -> list[OperationRow]:
+        """Return operations with position greater than ``after``, in creation order."""
+        entry = self._entries.get(arn)
+        if entry is None:
+            return []
+        values = list(entry.ops.items())[after + 1 :]
+        if limit is not None:
+            values = values[:limit]
+        return [_row(i, value) for i, value in values]
+
+    async def waiting_operations(self, arn: str) -> list[OperationRow]:
+        """Return the operations that wait on something other than the handler."""
+        entry = self._entries.get(arn)
+        if entry is None:
+            return []
+        rows = [_row(i, entry.ops[i]) for i in entry.waiting]
+        return sorted(rows, key=lambda row: row.position)
+
+    async def list_events(self, arn: str) -> list[Json]:
+        """Return the execution's history events in order."""
+        entry = self._entries.get(arn)
+        return [] if entry is None else [json.loads(event) for event in entry.events]
+
+
+def _record(text: str) -> ExecutionRecord:
+    return ExecutionRecord(**json.loads(text))
+
+
+def _row(operation_id: str, value: tuple[int, int, str]) -> OperationRow:
+    position, seq, data = value
+    return OperationRow(operation_id, position, seq, json.loads(data))
+
+
+def _unseen(entry: _Entry, delivered_seq: int) -> list[str]:
+    unseen: list[str] = []
+    for operation_id in reversed(entry.by_seq):
+        if entry.by_seq[operation_id] <= delivered_seq:
+            break
+        unseen.append(operation_id)
+    return unseen
+
+
+def _put(entry: _Entry, row: OperationRow) -> None:
+    entry.ops[row.id] = (row.position, row.seq, dumps(row.data))
+    entry.by_seq.pop(row.id, None)
+    entry.by_seq[row.id] = row.seq
+    due = row.due_ms
+    if due is None:
+        entry.due.pop(row.id, None)
+    else:
+        entry.due[row.id] = due
+    if row.waiting:
+        entry.waiting.add(row.id)
+    else:
+        entry.waiting.discard(row.id)

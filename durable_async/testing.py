@@ -1,0 +1,165 @@
+"""DurableTestRunner: run durable handlers on the embedded local service, in-process.
+
+::
+
+    async with DurableTestRunner(handler, skip_time=True) as runner:
+        result = await runner.run(input={"id": "o-1"}, timeout=30)
+        assert result.status is ExecutionStatus.SUCCEEDED
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from durable_async._execution import DurableHandler
+from durable_async._models import ErrorObject, Operation, OperationType
+from durable_async.service.local.clock import RealClock, SkipClock
+from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.runner import LocalRunner
+from durable_async.service.local.store import MemoryStore, SqliteStore, Store
+
+__all__ = ["DurableTestResult", "DurableTestRunner", "ExecutionStatus"]
+
+
+class ExecutionStatus(StrEnum):
+    """How an execution ended (RUNNING while it has not)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+@dataclass
+class DurableTestResult:
+    """An execution as the local service recorded it."""
+
+    arn: str
+    status: ExecutionStatus
+    result: Any
+    error: ErrorObject | None
+    operations: list[Operation]
+    invocations: int
+    checkpoint_calls: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def get_step(self, name: str) -> Operation:
+        """Return the step named ``name``."""
+        return self._get(OperationType.STEP, name)
+
+    def get_wait(self, name: str) -> Operation:
+        """Return the wait named ``name``."""
+        return self._get(OperationType.WAIT, name)
+
+    def get_callback(self, name: str) -> Operation:
+        """Return the callback named ``name``."""
+        return self._get(OperationType.CALLBACK, name)
+
+    def get_context(self, name: str) -> Operation:
+        """Return the child context named ``name``."""
+        return self._get(OperationType.CONTEXT, name)
+
+    def _get(self, op_type: OperationType, name: str) -> Operation:
+        for op in self.operations:
+            if op.type is op_type and op.name == name:
+                return op
+        names = sorted(op.name or op.id for op in self.operations if op.type is op_type)
+        raise KeyError(
+            f"No {op_type.value} operation named {name!r} in this execution; it has {names}."
+        )
+
+
+class DurableTestRunner:
+    """Runs one durable handler (and any you register) on an embedded local service.
+
+    ``store`` is ``"memory"`` (the default), a path to a SQLite file, or a Store. With
+    ``skip_time=True`` waits, retry delays and timeouts complete without sleeping.
+    ``checkpoint_latency`` adds that many seconds to every checkpoint call.
+    """
+
+    def __init__(
+        self,
+        handler: DurableHandler,
+        *,
+        skip_time: bool = True,
+        store: str | os.PathLike[str] | Store = "memory",
+        checkpoint_latency: float = 0.0,
+        function_name: str | None = None,
+    ) -> None:
+        self._handler = handler
+        self._clock = SkipClock() if skip_time else RealClock()
+        self._store = _make_store(store)
+        self.service = LocalDurableService(
+            self._store, self._clock, checkpoint_latency=checkpoint_latency
+        )
+        self.function_name = function_name or getattr(handler, "__name__", "handler")
+        self._runner = LocalRunner(self.service, clock=self._clock)
+        self.register_durable_function(self.function_name, handler)
+
+    async def __aenter__(self) -> DurableTestRunner:
+        await self._store.open()
+        await self._runner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await self._runner.__aexit__(*exc_info)
+        finally:
+            await self._store.close()
+
+    def register_durable_function(self, name: str, handler: DurableHandler) -> None:
+        """Make ``handler`` invocable as ``name`` on this runner's service."""
+
+        async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            return await handler.invoke(event, service=self.service, clock=self._clock)
+
+        self._runner.register(name, invoke)
+
+    async def run(
+        self, input: Any = None, *, timeout: float = 30, name: str | None = None
+    ) -> DurableTestResult:
+        """Start an execution and drive it to its end; return what was recorded."""
+        arn = await self.start(input=input, name=name)
+        return await self.wait_for_result(arn, timeout=timeout)
+
+    async def start(self, input: Any = None, *, name: str | None = None) -> str:
+        """Start an execution in the background and return its ARN at once."""
+        return await self._runner.start(self.function_name, _encode(input), name=name)
+
+    async def wait_for_result(self, arn: str, *, timeout: float = 30) -> DurableTestResult:
+        """Wait until the execution ends and describe it; TimeoutError after ``timeout`` s."""
+        await self._runner.wait_for_result(arn, timeout=timeout)
+        return await self.describe(arn)
+
+    async def describe(self, arn: str) -> DurableTestResult:
+        """Describe the execution as recorded now."""
+        service = self.service
+        execution = await service.describe_execution(arn)
+        result = execution.get("Result")
+        return DurableTestResult(
+            arn=arn,
+            status=ExecutionStatus(execution["Status"]),
+            result=json.loads(result) if result else None,
+            error=ErrorObject.from_wire(execution.get("Error")),
+            operations=[Operation.from_wire(op) for op in await service.list_operations(arn)],
+            invocations=await service.invocations(arn),
+            checkpoint_calls=await service.checkpoint_calls(arn),
+            history=(await service.get_history(arn))["Events"],
+        )
+
+
+def _make_store(store: str | os.PathLike[str] | Store) -> Store:
+    if store == "memory":
+        return MemoryStore()
+    if isinstance(store, str | os.PathLike):
+        return SqliteStore(store)
+    return store
+
+
+def _encode(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)

@@ -1,0 +1,94 @@
+"""Shared fixtures: the real local service on a real SQLite file, with calls recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.runner import LocalRunner
+
+from durable_async import DurableHandler
+from durable_async.service import ServiceError
+from durable_async.service.local.clock import SkipClock
+from durable_async.service.local.store import SqliteStore
+from durable_async.testing import DurableTestRunner
+
+
+@dataclass
+class RecordingService:
+    """The real local service; records each checkpoint call's updates and can fail chosen calls.
+
+    Failures stand in for what we cannot run here: AWS throttling, 5xx and rejected requests.
+    """
+
+    inner: LocalDurableService
+    calls: list[list[dict[str, Any]]] = field(default_factory=list)
+    fail_calls: dict[int, ServiceError] = field(default_factory=dict)
+
+    async def checkpoint(
+        self,
+        arn: str,
+        token: str,
+        updates: list[dict[str, Any]],
+        client_token: str | None = None,
+    ) -> dict[str, Any]:
+        index = len(self.calls)
+        self.calls.append(list(updates))
+        if index in self.fail_calls:
+            raise self.fail_calls[index]
+        return await self.inner.checkpoint(arn, token, updates, client_token)
+
+    async def get_execution_state(
+        self, arn: str, token: str, marker: str, max_items: int = 1000
+    ) -> dict[str, Any]:
+        return await self.inner.get_execution_state(arn, token, marker, max_items)
+
+    def actions(self, call: int) -> list[tuple[str, str]]:
+        """Return ``(Name or Id, Action)`` for each update of call number ``call``."""
+        return [(u.get("Name") or u["Id"], u["Action"]) for u in self.calls[call]]
+
+
+@dataclass
+class Harness:
+    """A local service on SQLite, a runner, and the recording wrapper the handlers talk to."""
+
+    service: LocalDurableService
+    recorder: RecordingService
+    runner: LocalRunner
+    clock: SkipClock
+
+    def register(self, name: str, handler: DurableHandler) -> None:
+        async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            return await handler.invoke(event, service=self.recorder, clock=self.clock)
+
+        self.runner.register(name, invoke)
+
+    async def run(
+        self, handler: DurableHandler, input: Any = None, *, name: str = "fn"
+    ) -> dict[str, Any]:
+        self.register(name, handler)
+        return await self.runner.run(name, json.dumps(input), timeout=60)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The real local service on a SQLite file in tmp_path, with a skip-time clock."""
+    clock = SkipClock()
+    async with SqliteStore(tmp_path / "durable.sqlite3") as store:
+        service = LocalDurableService(store, clock)
+        async with LocalRunner(service, clock=clock) as runner:
+            yield Harness(service, RecordingService(service), runner, clock)
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """A fresh SQLite file path for DurableTestRunner(store=...)."""
+    return tmp_path / "runner.sqlite3"
+
+
+__all__ = ["DurableTestRunner", "Harness", "RecordingService"]

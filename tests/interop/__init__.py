@@ -1,0 +1,1 @@
+"""Interop suite: durable_async handlers driven by the reference emulator (`dex-local-runner`)."""
