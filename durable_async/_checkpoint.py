@@ -264,12 +264,12 @@ class Checkpointer:
 
     async def _send(self, batch: _Batch) -> None:
         records = self._drop_orphans(batch.records)
-        if self._failure is not None or self._token is None:
-            self._settle(records, self._failure or Suspend("checkpointing has ended"))
-            return
         updates = [r.update for r in records if r.update is not None]
         if not updates and not any(r.refresh for r in records):
             self._settle(records, None)  # only barriers: everything before them is answered
+            return
+        if self._failure is not None or self._token is None:
+            self._settle(records, self._failure or Suspend("checkpointing has ended"))
             return
         try:
             response = await self._service.checkpoint(self._arn, self._token, updates)
@@ -329,6 +329,8 @@ def _settle_one(record: _Record, error: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(error)
+        # Its awaiter (if still there) gets the error; one that was cancelled must not log it.
+        future.exception()
 
 
 def check_payload_size(payload: str | None, label: str) -> None:

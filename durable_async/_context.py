@@ -16,6 +16,7 @@ from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._clock import Clock
 from durable_async._ids import IdCounter
 from durable_async._models import Operation, OperationType
+from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
 from durable_async.config import Duration, StepConfig
 from durable_async.exceptions import NonDeterministicExecutionError
@@ -112,7 +113,13 @@ class DurableContext:
     def recorded(
         self, op_id: str, op_type: OperationType, sub_type: str | None, name: str | None
     ) -> Operation | None:
-        """Return the operation recorded at ``op_id``, checking it is the one the code asks for."""
+        """Return the operation recorded at ``op_id``, checking it is the one the code asks for.
+
+        Raises Suspend once the invocation is suspending, so no operation starts after that even
+        when user code swallowed the signal (``gather(..., return_exceptions=True)``).
+        """
+        if self._runtime.activity.suspended:
+            raise Suspend("the invocation is suspending; the operation will run on replay")
         op = self._runtime.state.get(op_id)
         if op is None:
             return None

@@ -81,7 +81,10 @@ class DurableHandler:
         arn, token, initial = _parse_event(event)
         state = ExecutionState(arn)
         state.merge(initial.get("Operations") or [])
-        await _load_pages(backend, state, token, initial.get("NextMarker"))
+        try:
+            await _load_pages(backend, state, token, initial.get("NextMarker"))
+        except CheckpointError as exc:
+            return _settle({}, exc)
         checkpointer = Checkpointer(
             backend,
             arn,

@@ -11,7 +11,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from durable_async.exceptions import ValidationError
 
@@ -116,7 +116,7 @@ class StepConfig:
 
     retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
-    serdes: SerDes | None = None
+    serdes: SerDes[Any] | None = None
     sub_type: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:

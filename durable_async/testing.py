@@ -97,7 +97,7 @@ class DurableTestRunner:
         self.service = LocalDurableService(
             self._store, self._clock, checkpoint_latency=checkpoint_latency
         )
-        self.function_name = function_name or getattr(handler, "__name__", "handler")
+        self.function_name: str = function_name or str(getattr(handler, "__name__", "handler"))
         self._runner = LocalRunner(self.service, clock=self._clock)
         self.register_durable_function(self.function_name, handler)
 

@@ -318,3 +318,65 @@ async def test_retries_follow_the_strategy_then_raise_step_error(harness: Harnes
     result = await harness.run(handler)
     assert json.loads(result["Result"]) == "RuntimeError: boom 3"
     assert attempts == [1, 2, 3]
+
+
+async def test_result_over_six_megabytes_is_checkpointed_then_returned_empty(
+    harness: Harness,
+) -> None:
+    """A result over Lambda's 6 MB response limit goes out as EXECUTION SUCCEED; Result is ""."""
+    big = "z" * (6 * 1024 * 1024)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.step(lambda _: 1, name="first")
+        return big
+
+    event = await _first_event(harness)
+    output = await handler.invoke(event, service=harness.recorder, clock=harness.clock)
+    assert output == {"Status": "SUCCEEDED", "Result": ""}
+    last = harness.recorder.calls[-1]
+    assert [(u["Type"], u["Action"]) for u in last] == [("EXECUTION", "SUCCEED")]
+    await harness.service.end_invocation(event["DurableExecutionArn"], output)
+    execution = await harness.service.describe_execution(event["DurableExecutionArn"])
+    assert execution["Status"] == "SUCCEEDED"
+    assert json.loads(execution["Result"]) == big
+
+
+async def test_no_operation_starts_after_suspension_even_if_the_signal_is_swallowed(
+    harness: Harness,
+) -> None:
+    """gather(return_exceptions=True) hands back the suspension, yet a later step is not run."""
+    ran: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await asyncio.gather(ctx.wait(Duration.from_seconds(3)), return_exceptions=True)
+        await ctx.step(lambda _: ran.append("after"), name="after")
+        return "done"
+
+    event = await _first_event(harness)
+    output = await handler.invoke(event, service=harness.recorder, clock=harness.clock)
+    assert output == {"Status": "PENDING"}
+    assert ran == []
+    assert [u["Type"] for call in harness.recorder.calls for u in call] == ["WAIT"]
+
+
+async def test_rejected_state_page_fails_the_execution(harness: Harness) -> None:
+    """A non-retryable error while paging the initial state returns FAILED instead of raising."""
+
+    class Rejecting:
+        async def checkpoint(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            raise AssertionError("no checkpoint expected")
+
+        async def get_execution_state(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            raise REJECTED
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return "never"
+
+    event = await _first_event(harness)
+    event["InitialExecutionState"]["NextMarker"] = "more"
+    output = await handler.invoke(event, service=Rejecting(), clock=harness.clock)
+    assert output["Status"] == "FAILED"
+    assert output["Error"]["ErrorType"] == "durable_async.exceptions.CheckpointError"

@@ -38,8 +38,11 @@ def _check_limits(updates: list[Any]) -> None:
             f"A checkpoint call carries at most {MAX_UPDATES} updates but this one has "
             f"{len(updates)}; split them across several calls."
         )
+    # A result too large for the Lambda response rides on the EXECUTION update (PROTOCOL.md), so
+    # that payload is exempt from the per-call and per-operation limits.
+    sized = [_without_payload(u) if _is_execution(u) else u for u in updates]
     try:
-        size = len(json.dumps(updates, separators=(",", ":")).encode())
+        size = len(json.dumps(sized, separators=(",", ":")).encode())
     except (TypeError, ValueError) as exc:
         raise invalid(f"Updates must be plain JSON values; {exc}.") from exc
     if size > MAX_CALL_BYTES:
@@ -93,12 +96,24 @@ def _check_action(index: int, update: Json, actions: Mapping[str, frozenset[str]
         )
 
 
+def _is_execution(update: Any) -> bool:
+    return isinstance(update, dict) and update.get("Type") == "EXECUTION"
+
+
+def _without_payload(update: Json) -> Json:
+    return {key: value for key, value in update.items() if key != "Payload"}
+
+
 def _check_payload(index: int, update: Json) -> None:
     payload, error, action = update.get("Payload"), update.get("Error"), update["Action"]
     where = f"Update {index} (Id {update['Id']!r}, {update['Type']} {action})"
     if payload is not None and not isinstance(payload, str):
         raise invalid(f"{where} has a Payload that is not a string; serialize it to text first.")
-    if payload is not None and len(payload.encode()) > MAX_PAYLOAD_BYTES:
+    if (
+        payload is not None
+        and not _is_execution(update)
+        and len(payload.encode()) > MAX_PAYLOAD_BYTES
+    ):
         raise invalid(
             f"{where} has a Payload of {len(payload.encode())} bytes, over the limit of "
             f"{MAX_PAYLOAD_BYTES}; keep large values elsewhere and checkpoint a reference."
