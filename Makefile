@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(PY) -m mypy --strict durable_async
 
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
