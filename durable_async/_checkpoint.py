@@ -83,6 +83,9 @@ class _Batch:
             and self.size + record.size <= config.max_batch_size_bytes
         )
 
+    def full(self, config: CheckpointBatcherConfig) -> bool:
+        return self.count >= config.max_batch_operations
+
     def add(self, record: _Record) -> None:
         self.records.append(record)
         if record.update is not None:
@@ -112,7 +115,6 @@ class Checkpointer:
         self._page = page
         self._config = config or CheckpointBatcherConfig()
         self._queue: asyncio.Queue[_Record] = asyncio.Queue()
-        self._queued = _Batch()  # running totals of what waits in the queue
         self._wakeup = asyncio.Event()
         self._refresh: asyncio.Future[None] | None = None
         self._failure: BaseException | None = None
@@ -134,8 +136,7 @@ class Checkpointer:
         if self._task is None:
             return
         self._closed = True
-        self._queue.put_nowait(_STOP)
-        self._wakeup.set()
+        self._put(_STOP)
         task, self._task = self._task, None
         await task
 
@@ -187,15 +188,7 @@ class Checkpointer:
 
     def _put(self, record: _Record) -> None:
         self._queue.put_nowait(record)
-        queued = self._queued
-        queued.add(record)
-        config = self._config
-        if (
-            queued.urgent
-            or queued.count >= config.max_batch_operations
-            or queued.size >= config.max_batch_size_bytes
-        ):
-            self._wakeup.set()
+        self._wakeup.set()  # a lingering flusher looks at every arrival
 
     def _raise_if_ended(self) -> None:
         if self._closed:
@@ -225,11 +218,9 @@ class Checkpointer:
 
     async def _assemble(self, batch: _Batch) -> _Record | None:
         """Fill ``batch``; return a record that did not fit (it starts the next batch)."""
-        self._wakeup.clear()
         carry = self._take(batch)
-        if carry is None and not batch.urgent and not self._wakeup.is_set():
-            await self._linger()
-            carry = self._take(batch)
+        if carry is None and not batch.urgent:
+            carry = await self._linger(batch)
         if carry is None and batch.urgent:
             # Let every task that is ready run once, so siblings finishing together share a call.
             await asyncio.sleep(0)
@@ -237,30 +228,30 @@ class Checkpointer:
         return carry
 
     def _take(self, batch: _Batch) -> _Record | None:
+        """Move queued records into ``batch`` until one does not fit; return that one."""
         while not self._queue.empty():
             record = self._queue.get_nowait()
-            self._untrack(record)
+            if record.future is not None and record.future is self._refresh:
+                self._refresh = None  # later refreshes need a later call
             if record is _STOP or not batch.fits(record, self._config):
                 return record
             batch.add(record)
         return None
 
-    def _untrack(self, record: _Record) -> None:
-        if record.update is not None:
-            self._queued.count -= 1
-            self._queued.size -= record.size + 1
-        if self._queue.empty():
-            self._queued = _Batch()
-        if record is not _STOP and record.future is self._refresh:
-            self._refresh = None
-
-    async def _linger(self) -> None:
+    async def _linger(self, batch: _Batch) -> _Record | None:
+        """Wait up to max_batch_time for company: until the batch is full or somebody waits."""
         self.stats.lingers += 1
         try:
             async with asyncio.timeout(self._config.max_batch_time_seconds):
-                await self._wakeup.wait()
+                while True:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    carry = self._take(batch)
+                    if carry is not None or batch.urgent or batch.full(self._config):
+                        return carry
         except TimeoutError:
             self.stats.lingers_expired += 1
+            return self._take(batch)
 
     async def _send(self, batch: _Batch) -> None:
         records = self._drop_orphans(batch.records)

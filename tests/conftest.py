@@ -29,6 +29,8 @@ class RecordingService:
     inner: LocalDurableService
     calls: list[list[dict[str, Any]]] = field(default_factory=list)
     fail_calls: dict[int, ServiceError] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     async def checkpoint(
         self,
@@ -41,7 +43,12 @@ class RecordingService:
         self.calls.append(list(updates))
         if index in self.fail_calls:
             raise self.fail_calls[index]
-        return await self.inner.checkpoint(arn, token, updates, client_token)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self.inner.checkpoint(arn, token, updates, client_token)
+        finally:
+            self.in_flight -= 1
 
     async def get_execution_state(
         self, arn: str, token: str, marker: str, max_items: int = 1000
