@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durable_async.service.local.engine import LocalDurableService
-from durable_async.service.local.runner import LocalRunner
 
 from durable_async import DurableHandler
 from durable_async.service import ServiceError
 from durable_async.service.local.clock import SkipClock
+from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.runner import LocalRunner
 from durable_async.service.local.store import SqliteStore
 from durable_async.testing import DurableTestRunner
 
