@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class RecordingService:
     fail_calls: dict[int, ServiceError] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def checkpoint(
         self,
@@ -49,6 +51,7 @@ class RecordingService:
             return await self.inner.checkpoint(arn, token, updates, client_token)
         finally:
             self.in_flight -= 1
+            self.answered.set()
 
     async def get_execution_state(
         self, arn: str, token: str, marker: str, max_items: int = 1000

@@ -93,8 +93,7 @@ async def test_a_full_batch_leaves_without_waiting_for_the_linger(
             rig.checkpointer.enqueue(_start(f"op-{i}"))
             await asyncio.sleep(0)  # arrivals trickle in while the flusher lingers
         async with asyncio.timeout(30):
-            while not rig.recorder.calls:
-                await asyncio.sleep(0.001)
+            await rig.recorder.answered.wait()
         assert [len(call) for call in rig.recorder.calls] == [250]
     assert rig.checkpointer.stats.lingers_expired == 0
 
