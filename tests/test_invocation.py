@@ -380,3 +380,84 @@ async def test_rejected_state_page_fails_the_execution(harness: Harness) -> None
     output = await handler.invoke(event, service=Rejecting(), clock=harness.clock)
     assert output["Status"] == "FAILED"
     assert output["Error"]["ErrorType"] == "durable_async.exceptions.CheckpointError"
+
+
+async def test_initial_state_is_paged_with_get_execution_state(tmp_path: Any) -> None:
+    """With a two-operation page size the replay pages in every recorded step, running none again."""
+    from durable_async.service.local.clock import SkipClock
+    from durable_async.service.local.engine import LocalDurableService
+    from durable_async.service.local.runner import LocalRunner
+    from durable_async.service.local.store import SqliteStore
+    from tests.conftest import RecordingService
+
+    runs: list[int] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        total = 0
+        for i in range(5):
+            total += await ctx.step(lambda _, i=i: runs.append(i) or i, name=f"p{i}")
+        await ctx.wait(Duration.from_seconds(2))
+        return total
+
+    clock = SkipClock()
+    async with SqliteStore(tmp_path / "paged.sqlite3") as store:
+        service = LocalDurableService(store, clock, page_size=2)
+        recorder = RecordingService(service)
+        pages: list[str] = []
+        original = recorder.get_execution_state
+
+        async def counting(arn: str, token: str, marker: str, max_items: int = 1000) -> Any:
+            pages.append(marker)
+            return await original(arn, token, marker, max_items)
+
+        recorder.get_execution_state = counting  # type: ignore[method-assign]
+
+        async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            return await handler.invoke(event, service=recorder, clock=clock)
+
+        async with LocalRunner(service, clock=clock) as runner:
+            runner.register("paged", invoke)
+            result = await runner.run("paged", "{}", timeout=30)
+    assert result["Status"] == "SUCCEEDED"
+    assert json.loads(result["Result"]) == 10
+    assert runs == [0, 1, 2, 3, 4]
+    assert len(pages) >= 3  # 7 operations on the replay, 2 a page
+
+
+async def test_interrupted_at_most_once_step_goes_to_the_retry_strategy(harness: Harness) -> None:
+    """A recorded START without an outcome is not run again; the retry strategy decides."""
+    from durable_async import StepSemantics
+    from durable_async._ids import operation_id
+
+    body_runs: list[int] = []
+    config = StepConfig(
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY, retry_strategy=RetryPresets.none()
+    )
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.step(lambda s: body_runs.append(s.attempt), name="charge", config=config)
+        return "charged"
+
+    # A first invocation persisted the step's START and then died before recording an outcome.
+    arn = await harness.service.start_execution("fn", "{}")
+    event = await harness.service.begin_invocation(arn)
+    start = make_update(
+        operation_id(None, 1),
+        OperationType.STEP,
+        OperationAction.START,
+        name="charge",
+        sub_type="Step",
+    )
+    await harness.service.checkpoint(arn, event["CheckpointToken"], [start])
+    await harness.service.end_invocation(
+        arn, None, error={"ErrorType": "Crash", "ErrorMessage": "killed"}
+    )
+
+    harness.register("fn", handler)
+    result = await harness.runner.drive(arn, timeout=30)
+    assert result["Status"] == "FAILED"
+    assert body_runs == []
+    assert result["Error"]["ErrorType"] == "durable_async.exceptions.StepError"
+    assert "interrupted" in result["Error"]["ErrorMessage"]
