@@ -383,7 +383,7 @@ async def test_rejected_state_page_fails_the_execution(harness: Harness) -> None
 
 
 async def test_initial_state_is_paged_with_get_execution_state(tmp_path: Any) -> None:
-    """With a two-operation page size the replay pages in every recorded step, running none again."""
+    """With two operations a page, the replay pages in every recorded step and reruns none."""
     from durable_async.service.local.clock import SkipClock
     from durable_async.service.local.engine import LocalDurableService
     from durable_async.service.local.runner import LocalRunner
