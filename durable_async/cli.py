@@ -13,11 +13,13 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from durable_async._execution import DurableHandler
+from durable_async.service import ServiceError
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.runner import LocalRunner
@@ -26,6 +28,8 @@ from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 __all__ = ["main"]
 
 DEFAULT_STORE = ".durable/durable.sqlite3"
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +38,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler, function_name = load_handler(args.target)
         payload = _input_payload(args.input)
+        _check_name("--name", args.name)
     except (ValueError, ImportError, OSError) as exc:
-        print(f"durable-async: {exc}", file=sys.stderr)
-        return 2
-    execution = asyncio.run(_run(handler, function_name, payload, args))
+        return _fail(str(exc), 2)
+    try:
+        execution = asyncio.run(_run(handler, function_name, payload, args))
+    except KeyboardInterrupt:
+        resume = f" with --name {args.name}" if args.name else " with the same --name"
+        return _fail(f"interrupted; run again{resume} to resume the execution", 130)
+    except TimeoutError as exc:
+        return _fail(str(exc), 3)
+    except (ServiceError, OSError) as exc:
+        return _fail(str(exc), 2)
     return _report(execution)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"durable-async: {message}", file=sys.stderr)
+    return code
+
+
+def _check_name(option: str, name: str | None) -> None:
+    if name is not None and not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{option} {name!r} is not a valid name; use 1 to 64 letters, digits, '-' or '_'."
+        )
 
 
 def load_handler(target: str) -> tuple[DurableHandler, str]:
@@ -53,12 +77,17 @@ def load_handler(target: str) -> tuple[DurableHandler, str]:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
+    # A private key, so a handler file named like a real module (json.py) shadows nothing.
+    sys.modules[f"_durable_cli_{path.stem}"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ImportError(f"importing {path} failed: {exc!r}") from exc
     handler = getattr(module, attribute, None)
     if not isinstance(handler, DurableHandler):
         raise ValueError(f"{target} is not a durable handler; decorate it with @durable_execution.")
-    return handler, f"{path.stem}-{attribute}"
+    function_name = _NAME_UNSAFE.sub("_", f"{path.stem}-{attribute}")[:64]
+    return handler, function_name
 
 
 async def _run(

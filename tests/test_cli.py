@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +42,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def handler_target(file: str, attribute: str) -> str:
     return f"{HANDLERS / file}:{attribute}"
+
+
+def named_run(target: str, event: dict[str, Any], name: str, db: Path) -> tuple[str, ...]:
+    """Return the arguments that run (or resume) execution ``name`` of ``target`` in ``db``."""
+    return (target, "--input", json.dumps(event), "--name", name, "--store", str(db))
 
 
 def lines(path: Path) -> list[str]:
@@ -214,6 +220,13 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
             "durable-async: --input is not valid JSON: Expecting value: line 1 column 14 (char 13)",
             id="invalid-input-json",
         ),
+        pytest.param(
+            "examples/orders.py:handler",
+            ("--name", "bad name"),
+            "durable-async: --name 'bad name' is not a valid name; use 1 to 64 letters, digits, "
+            "'-' or '_'.",
+            id="invalid-name",
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_a_one_line_message(
@@ -252,9 +265,8 @@ async def test_killed_during_a_wait_resumes_without_repeating_the_done_step(
 ) -> None:
     """SIGKILL during a real-clock wait; the same --name resumes it and runs each step once."""
     db, log = tmp_path / "durable.sqlite3", tmp_path / "side-effects.txt"
-    event = json.dumps({"log": str(log), "wait_seconds": WAIT_SECONDS})
-    args = (handler_target("resumable.py", "handler"), "--input", event)
-    args += ("--name", "resume-me", "--store", str(db))
+    event = {"log": str(log), "wait_seconds": WAIT_SECONDS}
+    args = named_run(handler_target("resumable.py", "handler"), event, "resume-me", db)
 
     first = await spawn(*args)
     await wait_until(first, "step 1 wrote its line", _has_lines(log, 1))
@@ -286,13 +298,41 @@ async def test_killed_during_a_wait_resumes_without_repeating_the_done_step(
         assert len(await store.service.list_executions("resumable-handler")) == 1
 
 
+async def test_interrupted_by_ctrl_c_during_a_wait_resumes_with_the_same_name(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    """SIGINT (Ctrl-C) during a wait stops the CLI; the same --name then finishes the execution."""
+    db, log = tmp_path / "durable.sqlite3", tmp_path / "side-effects.txt"
+    event = {"log": str(log), "wait_seconds": WAIT_SECONDS}
+    args = named_run(handler_target("resumable.py", "handler"), event, "ctrl-c", db)
+
+    first = await spawn(*args)
+    await wait_until(first, "step 1 wrote its line", _has_lines(log, 1))
+    async with view(db, "resumable-handler", "ctrl-c") as store:
+        await wait_until(first, "the wait is persisted", _op_status(store, "pause", "STARTED"))
+        first.process.send_signal(signal.SIGINT)
+        assert await first.wait() == 130
+        assert first.stderr.read_text().splitlines()[-1] == (
+            "durable-async: interrupted; run again with --name ctrl-c to resume the execution"
+        )
+        arn = await store.arn()
+        assert arn is not None
+        assert (await store.service.describe_execution(arn))["Status"] == "RUNNING"
+
+        second = await spawn(*args)
+        assert await second.wait() == 0, second.stderr.read_text()
+        assert second.status_line() == f"{arn}: SUCCEEDED"
+        assert second.output() == {"first": "step-1", "second": "step-2"}
+        assert lines(log) == ["step-1", "step-2"]
+
+
 async def test_killed_mid_step_at_least_once_runs_the_step_body_again(
     tmp_path: Path, spawn: Spawn
 ) -> None:
-    """SIGKILL inside an at-least-once step's body: on resume the body runs again (two lines)."""
+    """SIGKILL inside an at-least-once step's body: resuming runs the body again (at least once)."""
     db, log = tmp_path / "durable.sqlite3", tmp_path / "side-effects.txt"
-    args = (handler_target("interrupted.py", "at_least_once"), "--input")
-    args += (json.dumps({"log": str(log)}), "--name", "once-or-more", "--store", str(db))
+    target = handler_target("interrupted.py", "at_least_once")
+    args = named_run(target, {"log": str(log)}, "once-or-more", db)
 
     first = await spawn(*args)
     # Killed as soon as the side effect shows: START is queued without waiting, so it may or
@@ -315,8 +355,8 @@ async def test_killed_mid_step_at_most_once_fails_instead_of_running_the_body_ag
 ) -> None:
     """SIGKILL inside an at-most-once step: resume hands it to RetryPresets.none(), StepError."""
     db, log = tmp_path / "durable.sqlite3", tmp_path / "side-effects.txt"
-    args = (handler_target("interrupted.py", "at_most_once"), "--input")
-    args += (json.dumps({"log": str(log)}), "--name", "once-at-most", "--store", str(db))
+    target = handler_target("interrupted.py", "at_most_once")
+    args = named_run(target, {"log": str(log)}, "once-at-most", db)
 
     first = await spawn(*args)
     await wait_until(first, "the step body wrote its line", _has_lines(log, 1))

@@ -60,7 +60,11 @@ class LocalRunner:
         for task in self._drives.values():
             task.cancel()
         if group is not None:
-            await group.__aexit__(t, e, tb)
+            # The body's own exception must reach the caller as it is, not in an ExceptionGroup.
+            cancelled = isinstance(e, asyncio.CancelledError)
+            await group.__aexit__(t, e, tb) if cancelled else await group.__aexit__(
+                None, None, None
+            )
 
     def register(self, function_name: str, invoker: Invoker) -> None:
         """Use ``invoker`` for every invocation of ``function_name``."""
