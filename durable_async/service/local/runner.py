@@ -79,7 +79,7 @@ class LocalRunner:
         timeout: float | None = None,
     ) -> dict[str, Any]:
         """Start (or resume, when ``name`` exists) an execution and drive it to its end."""
-        self._invoker(function_name)
+        self.invoker(function_name)
         arn = await self.service.start_execution(function_name, input_payload, name=name)
         return await self.drive(arn, timeout)
 
@@ -87,7 +87,7 @@ class LocalRunner:
         self, function_name: str, input_payload: str | None, *, name: str | None = None
     ) -> str:
         """Start (or resume) an execution, drive it in the background and return its ARN."""
-        self._invoker(function_name)
+        self.invoker(function_name)
         self._require_group()
         arn = await self.service.start_execution(function_name, input_payload, name=name)
         self._spawn(arn)
@@ -103,7 +103,7 @@ class LocalRunner:
         return await _within(timeout, arn, self._drive(arn))
 
     async def _drive(self, arn: str) -> dict[str, Any]:
-        invoker = self._invoker(_function_name(arn))
+        invoker = self.invoker(_function_name(arn))
         failures = 0
         while await self._running(arn):
             error = await self._invoke(arn, invoker)
@@ -166,7 +166,8 @@ class LocalRunner:
         status = (await self.service.describe_execution(arn))["Status"]
         return bool(status == "RUNNING")
 
-    def _invoker(self, function_name: str) -> Invoker:
+    def invoker(self, function_name: str) -> Invoker:
+        """Return the invoker registered for ``function_name`` (LookupError when none is)."""
         invoker = self._invokers.get(function_name)
         if invoker is None:
             raise LookupError(

@@ -1,0 +1,510 @@
+"""The local durable execution service over HTTP, spoken the way botocore's ``lambda`` client does.
+
+:class:`LocalHttpServer` serves a :class:`LocalDurableService` on an aiohttp server:
+
+* the durable execution routes of the Lambda API (rest-json under ``/2025-12-01``), so
+  ``AwsDurableService(endpoint_url=server.url)``, boto3 and the AWS CLI work against it;
+* ``POST /start-durable-execution`` and ``GET /health``, local-only, like the reference emulator;
+* Lambda ``Invoke`` (``POST /2015-03-31/functions/{name}/invocations``), which runs one invocation
+  of the function with the invoker registered on the server's :class:`LocalRunner`.
+
+The engine keeps timestamps as integer epoch milliseconds; rest-json sends them as epoch seconds,
+so they leave as ``ms / 1000``, which botocore parses back to the same millisecond. Errors carry
+their code in ``X-Amzn-ErrorType`` and ``{"Type": "User" | "Server", "message"}`` in the body,
+as Lambda's do, so botocore raises ``ClientError`` with that code and message.
+
+``python -m durable_async.service.local.http --port 8080 --store local.sqlite3`` serves a store
+until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from aiohttp import web
+
+from durable_async.service import ServiceError
+from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.runner import Invoker, LocalRunner
+from durable_async.service.local.store import MemoryStore, SqliteStore, Store
+
+__all__ = ["LocalHttpServer", "main"]
+
+T = TypeVar("T")
+Json = dict[str, Any]
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_log = logging.getLogger(__name__)
+
+_API = "/2025-12-01"
+_EXECUTION = _API + "/durable-executions/{arn}"
+# Every timestamp member of the durable API's responses (a test checks this against botocore).
+_TIMESTAMP_KEYS = frozenset(
+    {
+        "EndTimestamp",
+        "EventTimestamp",
+        "NextAttemptTimestamp",
+        "ScheduledEndTimestamp",
+        "StartTimestamp",
+        "StopTimestamp",
+    }
+)
+_CALLBACK_METHODS = {
+    "succeed": ("SendDurableExecutionCallbackSuccess", "send_callback_success"),
+    "fail": ("SendDurableExecutionCallbackFailure", "send_callback_failure"),
+    "heartbeat": ("SendDurableExecutionCallbackHeartbeat", "send_callback_heartbeat"),
+}
+_ROUTE_ERRORS = {404: "UnknownOperationException", 405: "UnknownOperationException"}
+_DEFAULT_PAGE = 100
+_MAX_PAGE = 1000
+_VERSION = "$LATEST"
+_MAX_BODY_BYTES = 8 * 1024 * 1024
+_SHUTDOWN_TIMEOUT_SECONDS = 5.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+class LocalHttpServer:
+    """Serve a :class:`LocalDurableService` over loopback HTTP while open.
+
+    ``port=0`` binds a free port; read :attr:`url` or :attr:`port` once started. With a
+    ``runner`` (opened by the caller), ``/start-durable-execution`` also drives the execution
+    in the background and ``Invoke`` runs the runner's registered invokers.
+    """
+
+    def __init__(
+        self,
+        service: LocalDurableService,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        runner: LocalRunner | None = None,
+    ) -> None:
+        self.service = service
+        self.runner = runner
+        self.host = host
+        self._requested_port = port
+        self._app_runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    async def __aenter__(self) -> Self:
+        """Start serving."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop serving."""
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """Return the port the server listens on."""
+        if self._port is None:
+            raise RuntimeError(
+                "The server is not running; use `async with LocalHttpServer(...) as server:`."
+            )
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Return the base URL to pass as ``endpoint_url``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind the socket and start answering requests."""
+        if self._app_runner is not None:
+            raise RuntimeError("The server is already running; stop it before starting it again.")
+        app_runner = web.AppRunner(
+            self._application(), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS
+        )
+        await app_runner.setup()
+        try:
+            await web.TCPSite(app_runner, self.host, self._requested_port).start()
+        except BaseException:
+            await app_runner.cleanup()
+            raise
+        self._app_runner = app_runner
+        self._port = int(app_runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Stop accepting connections, let running requests finish briefly, and close."""
+        app_runner, self._app_runner, self._port = self._app_runner, None, None
+        if app_runner is not None:
+            await app_runner.cleanup()
+
+    def _application(self) -> web.Application:
+        app = web.Application(middlewares=[_errors], client_max_size=_MAX_BODY_BYTES)
+        app.router.add_routes(
+            [
+                web.post(f"{_EXECUTION}/checkpoint", self._checkpoint),
+                web.get(f"{_EXECUTION}/state", self._state),
+                web.get(f"{_EXECUTION}/history", self._history),
+                web.post(f"{_EXECUTION}/stop", self._stop),
+                web.get(_EXECUTION, self._describe),
+                web.get(_API + "/functions/{function}/durable-executions", self._list),
+                web.post(
+                    _API + "/durable-execution-callbacks/{id}/{action:succeed|fail|heartbeat}",
+                    self._callback,
+                ),
+                web.post("/start-durable-execution", self._start),
+                web.get("/health", self._health),
+                web.post("/2015-03-31/functions/{function}/invocations", self._invoke),
+            ]
+        )
+        return app
+
+    # The botocore routes.
+
+    async def _checkpoint(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        response = await self.service.checkpoint(
+            request.match_info["arn"],
+            _required(body, "CheckpointToken", str),
+            _optional(body, "Updates", list) or [],
+            _optional(body, "ClientToken", str),
+        )
+        return _api_response(response)
+
+    async def _state(self, request: web.Request) -> web.Response:
+        token = request.query.get("CheckpointToken")
+        if not token:
+            raise _invalid("CheckpointToken is required; pass the token of the running invocation.")
+        marker = request.query.get("Marker", "")
+        page = await self.service.get_execution_state(
+            request.match_info["arn"], token, marker, _page_size(request)
+        )
+        return _api_response(page)
+
+    async def _history(self, request: web.Request) -> web.Response:
+        page = await self.service.get_history(
+            request.match_info["arn"],
+            include_execution_data=_query_bool(request, "IncludeExecutionData", default=True),
+            reverse_order=_query_bool(request, "ReverseOrder", default=False),
+            marker=request.query.get("Marker") or None,
+            max_items=_page_size(request),
+        )
+        return _api_response(page)
+
+    async def _describe(self, request: web.Request) -> web.Response:
+        execution = await self.service.describe_execution(request.match_info["arn"])
+        included = _query_bool(request, "IncludeExecutionData", default=True)
+        if not included:
+            for key in ("InputPayload", "Result", "Error"):
+                execution.pop(key, None)
+        execution["ExecutionDataIncluded"] = included
+        return _api_response(execution)
+
+    async def _stop(self, request: web.Request) -> web.Response:
+        error = await _json_body(request)  # the Error structure is the whole body
+        return _api_response(
+            await self.service.stop_execution(request.match_info["arn"], error or None)
+        )
+
+    async def _list(self, request: web.Request) -> web.Response:
+        executions = _filtered(
+            await self.service.list_executions(_function_name(request.match_info["function"])),
+            request,
+        )
+        if not _query_bool(request, "ReverseOrder", default=False):
+            executions.reverse()  # newest first unless asked otherwise, as Lambda does
+        page, marker = _page_after(executions, request.query.get("Marker"), _page_size(request))
+        response: Json = {"DurableExecutions": page}
+        if marker is not None:
+            response["NextMarker"] = marker
+        return _api_response(response)
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        operation, method_name = _CALLBACK_METHODS[request.match_info["action"]]
+        method = getattr(self.service, method_name, None)
+        if method is None:
+            raise ServiceError(
+                f"{operation} is not implemented by this local service yet: its engine has "
+                f"no {method_name} method, so callbacks cannot be completed over HTTP.",
+                code="NotImplementedException",
+                retryable=False,
+                status_code=501,
+            )
+        callback_id = request.match_info["id"]
+        if request.match_info["action"] == "succeed":
+            await method(callback_id, await _text_body(request))
+        elif request.match_info["action"] == "fail":
+            await method(callback_id, await _json_body(request) or None)
+        else:
+            await method(callback_id)
+        return _api_response({})
+
+    # Local-only routes.
+
+    async def _start(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        function_name = _function_name(_required(body, "FunctionName", str))
+        name = _optional(body, "ExecutionName", str)
+        payload = body.get("Input")
+        if payload is not None and not isinstance(payload, str):
+            payload = json.dumps(payload)
+        if self.runner is None:
+            arn = await self.service.start_execution(function_name, payload, name=name)
+        else:
+            self._invoker(function_name)
+            arn = await self.runner.start(function_name, payload, name=name)
+        return _json_response({"ExecutionArn": arn}, status=201)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return _json_response({"status": "healthy"})
+
+    async def _invoke(self, request: web.Request) -> web.Response:
+        invoker = self._invoker(_function_name(request.match_info["function"]))
+        event = await _json_body(request)
+        headers = {"X-Amz-Executed-Version": _VERSION}
+        try:
+            output = await invoker(event)
+        except Exception as exc:  # Lambda answers 200 and names the function error
+            headers["X-Amz-Function-Error"] = "Unhandled"
+            return _json_response(_function_error(exc), headers=headers)
+        return _json_response(output, headers=headers)
+
+    def _invoker(self, function_name: str) -> Invoker:
+        if self.runner is not None:
+            with contextlib.suppress(LookupError):
+                return self.runner.invoker(function_name)
+        raise ServiceError(
+            f"Function not found: {function_name!r} has no invoker on this local service; "
+            f"register one with runner.register({function_name!r}, invoker) and serve that runner.",
+            code="ResourceNotFoundException",
+            retryable=False,
+            status_code=404,
+        )
+
+
+# Requests.
+
+
+async def _json_body(request: web.Request) -> Json:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise _invalid(f"The request body is not valid JSON: {exc}.") from exc
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.")
+    return body
+
+
+async def _text_body(request: web.Request) -> str | None:
+    raw = await request.read()
+    try:
+        return raw.decode() if raw else None
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"The request body is not UTF-8 text: {exc}.") from exc
+
+
+def _required(body: Json, name: str, kind: type[T]) -> T:
+    value = _optional(body, name, kind)
+    if value is None:
+        raise _invalid(f"{name} is required.")
+    return value
+
+
+def _optional(body: Json, name: str, kind: type[T]) -> T | None:
+    value = body.get(name)
+    if value is None or isinstance(value, kind):
+        return value
+    raise _invalid(f"{name} must be a JSON {kind.__name__}, not {type(value).__name__}.")
+
+
+def _page_size(request: web.Request) -> int:
+    text = request.query.get("MaxItems", "0")
+    if not text.isdigit() or int(text) > _MAX_PAGE:
+        raise _invalid(f"MaxItems must be an integer from 0 to {_MAX_PAGE}, got {text!r}.")
+    return int(text) or _DEFAULT_PAGE
+
+
+def _query_bool(request: web.Request, name: str, *, default: bool) -> bool:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if text.lower() not in ("true", "false"):
+        raise _invalid(f"{name} must be true or false, got {text!r}.")
+    return text.lower() == "true"
+
+
+def _query_time_ms(request: web.Request, name: str) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _invalid(f"{name} must be an ISO 8601 time or epoch seconds, got {text!r}.") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MILLISECOND
+
+
+def _function_name(value: str) -> str:
+    """Return the function name in a name, partial ARN or ARN, without its qualifier."""
+    return value.split(":function:", 1)[-1].split(":", 1)[0]
+
+
+def _filtered(executions: list[Json], request: web.Request) -> list[Json]:
+    query = request.query
+    if query.get("Qualifier", _VERSION) != _VERSION:
+        return []
+    name = query.get("DurableExecutionName")
+    statuses = set(query.getall("Statuses", []))
+    after = _query_time_ms(request, "StartedAfter")
+    before = _query_time_ms(request, "StartedBefore")
+    return [
+        execution
+        for execution in executions
+        if (name is None or execution["DurableExecutionName"] == name)
+        and (not statuses or execution["Status"] in statuses)
+        and (after is None or execution["StartTimestamp"] > after)
+        and (before is None or execution["StartTimestamp"] < before)
+    ]
+
+
+def _page_after(items: list[Json], marker: str | None, size: int) -> tuple[list[Json], str | None]:
+    """Return the page after the item whose ARN is ``marker``, and the next page's marker."""
+    start = 0
+    if marker:
+        arns = [item["DurableExecutionArn"] for item in items]
+        if marker not in arns:
+            raise _invalid(
+                f"Marker {marker!r} was not issued by this service for this listing; pass the "
+                "NextMarker of the previous page with the same filters."
+            )
+        start = arns.index(marker) + 1
+    page = items[start : start + size]
+    more = start + size < len(items)
+    return page, (page[-1]["DurableExecutionArn"] if more else None)
+
+
+# Responses.
+
+
+def _api_response(body: Json) -> web.Response:
+    """Answer a durable API call, with timestamps as rest-json epoch seconds."""
+    converted: Json = _epoch_seconds(body)
+    return _json_response(converted)
+
+
+def _epoch_seconds(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: item / 1000
+            if key in _TIMESTAMP_KEYS and isinstance(item, int) and not isinstance(item, bool)
+            else _epoch_seconds(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_epoch_seconds(item) for item in value]
+    return value
+
+
+def _json_response(
+    body: Json, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    all_headers = {"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})}
+    return web.Response(
+        text=text, status=status, content_type="application/json", headers=all_headers
+    )
+
+
+def _error_response(error: ServiceError) -> web.Response:
+    status = error.status_code or (500 if error.retryable else 400)
+    body = {"Type": "Server" if status >= 500 else "User", "message": error.message}
+    return _json_response(body, status=status, headers={"X-Amzn-ErrorType": error.code})
+
+
+def _function_error(exc: Exception) -> Json:
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(exc),
+    }
+
+
+def _invalid(message: str) -> ServiceError:
+    return ServiceError(
+        message, code="InvalidParameterValueException", retryable=False, status_code=400
+    )
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Answer every failure in Lambda's error shape."""
+    try:
+        return await handler(request)
+    except ServiceError as exc:
+        return _error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _ROUTE_ERRORS.get(exc.status, exc.reason.replace(" ", ""))
+        message = f"{request.method} {request.path} failed: {exc.reason}; check the URL and method."
+        return _error_response(
+            ServiceError(message, code=code, retryable=False, status_code=exc.status)
+        )
+    except Exception as exc:
+        _log.exception("The local durable execution service failed on %s", request.path)
+        message = f"The local service failed: {type(exc).__name__}: {exc}"
+        return _error_response(
+            ServiceError(message, code="ServiceException", retryable=True, status_code=500)
+        )
+
+
+# Command line.
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve a local durable execution service until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="python -m durable_async.service.local.http",
+        description="Serve the local durable execution service over HTTP; print its URL.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--store", default="memory", help="a SQLite file, or 'memory'")
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.host, args.port, args.store))
+
+
+async def _serve(host: str, port: int, store_spec: str) -> None:
+    store: Store = MemoryStore() if store_spec == "memory" else SqliteStore(Path(store_spec))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    async with (
+        LocalDurableService(store) as service,
+        LocalHttpServer(service, host=host, port=port) as server,
+    ):
+        print(server.url, flush=True)
+        await stopping.wait()
+
+
+if __name__ == "__main__":
+    main()

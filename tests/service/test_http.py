@@ -1,0 +1,566 @@
+"""The local service over real loopback HTTP, driven by AwsDurableService and aiobotocore.
+
+Every test serves a LocalDurableService on a SQLite file in tmp_path on a free 127.0.0.1 port.
+The engine's clock is a skip clock at a time with a millisecond part, so exact equality of
+timestamps proves the epoch-ms -> rest-json seconds -> botocore datetime -> epoch-ms round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import botocore.session  # type: ignore[import-untyped]
+import pytest
+from aiobotocore.session import get_session  # type: ignore[import-untyped]
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from durable_async.service import ServiceError
+from durable_async.service.aws import AwsDurableService
+from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock, SqliteStore
+from durable_async.service.local.http import _TIMESTAMP_KEYS, LocalHttpServer
+
+pytestmark = pytest.mark.timeout(30)
+
+START_MS = 1_700_000_000_123
+INPUT = json.dumps({"order": 42})
+# One fast attempt: the tests that fail on purpose should not sit in retry backoff.
+NO_RETRY = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DURABLE_OPERATIONS = (
+    "CheckpointDurableExecution",
+    "GetDurableExecutionState",
+    "GetDurableExecution",
+    "GetDurableExecutionHistory",
+    "ListDurableExecutionsByFunction",
+    "StopDurableExecution",
+)
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy credentials and a region, isolated from any real AWS configuration."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def clock() -> SkipClock:
+    """A virtual clock at an instant with a millisecond part."""
+    return SkipClock(START_MS / 1000)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, clock: SkipClock) -> AsyncIterator[LocalDurableService]:
+    """The engine on a SQLite file, paging operations two at a time."""
+    store = SqliteStore(tmp_path / "local.sqlite3")
+    async with LocalDurableService(store, clock, page_size=2) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def server(engine: LocalDurableService) -> AsyncIterator[LocalHttpServer]:
+    """The engine served on a free loopback port."""
+    async with LocalHttpServer(engine) as server:
+        yield server
+
+
+@pytest.fixture
+async def aws(server: LocalHttpServer) -> AsyncIterator[AwsDurableService]:
+    """The SDK's AWS backend pointed at the local server."""
+    async with AwsDurableService(endpoint_url=server.url, config=NO_RETRY) as aws:
+        yield aws
+
+
+@pytest.fixture
+async def lambda_client(server: LocalHttpServer) -> AsyncIterator[Any]:
+    """A plain aiobotocore lambda client pointed at the local server."""
+    async with lambda_client_for(server.url) as client:
+        yield client
+
+
+@asynccontextmanager
+async def lambda_client_for(url: str) -> AsyncIterator[Any]:
+    async with get_session().create_client("lambda", endpoint_url=url, config=NO_RETRY) as client:
+        yield client
+
+
+async def begin(engine: LocalDurableService, name: str | None = None) -> tuple[str, str]:
+    """Start an execution of ``orders`` and begin its first invocation; return ARN and token."""
+    arn = await engine.start_execution("orders", INPUT, name=name)
+    event = await engine.begin_invocation(arn)
+    return arn, event["CheckpointToken"]
+
+
+def step(step_id: str, action: str = "START", **extra: Any) -> dict[str, Any]:
+    return {"Id": step_id, "Type": "STEP", "SubType": "Step", "Action": action, **extra}
+
+
+def done_step(step_id: str) -> list[dict[str, Any]]:
+    return [step(step_id, Name="charge"), step(step_id, "SUCCEED", Payload='"charged"')]
+
+
+def wait(wait_id: str, seconds: int) -> dict[str, Any]:
+    return {
+        "Id": wait_id,
+        "Type": "WAIT",
+        "Action": "START",
+        "WaitOptions": {"WaitSeconds": seconds},
+    }
+
+
+def millis(value: Any) -> Any:
+    """Return ``value`` with every datetime as epoch ms and no ResponseMetadata."""
+    if isinstance(value, datetime):
+        return (value - EPOCH) // timedelta(milliseconds=1)
+    if isinstance(value, dict):
+        return {k: millis(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [millis(item) for item in value]
+    return value
+
+
+# AwsDurableService: the two calls the SDK core makes.
+
+
+async def test_checkpoint_rotates_token_and_returns_stored_operations(
+    engine: LocalDurableService, aws: AwsDurableService
+) -> None:
+    """A checkpoint returns a new token and the changed operations exactly as stored."""
+    arn, token = await begin(engine)
+    retry = step(
+        "s2", "RETRY", Error={"ErrorType": "Boom"}, StepOptions={"NextAttemptDelaySeconds": 5}
+    )
+    updates = [*done_step("s1"), step("s2", Name="flaky"), retry, wait("w1", 30)]
+
+    response = await aws.checkpoint(arn, token, updates)
+
+    assert response["CheckpointToken"] not in ("", token)
+    returned = response["NewExecutionState"]["Operations"]
+    stored = {op["Id"]: op for op in await engine.list_operations(arn)}
+    assert sorted(op["Id"] for op in returned) == ["s1", "s2", "w1"]
+    assert returned == [stored[op["Id"]] for op in returned]
+    assert stored["s1"]["EndTimestamp"] == START_MS
+    assert stored["s2"]["StepDetails"]["NextAttemptTimestamp"] == START_MS + 5_000
+    assert stored["w1"]["WaitDetails"]["ScheduledEndTimestamp"] == START_MS + 30_000
+    again = await aws.checkpoint(arn, response["CheckpointToken"], [])
+    assert again["CheckpointToken"] not in ("", token, response["CheckpointToken"])
+
+
+async def test_get_execution_state_pages_through_all_operations(
+    engine: LocalDurableService, aws: AwsDurableService
+) -> None:
+    """Paging GetDurableExecutionState two at a time yields every stored operation in order."""
+    arn, token = await begin(engine)
+    updates = [update for n in range(1, 5) for update in done_step(f"s{n}")]
+    token = (await aws.checkpoint(arn, token, updates))["CheckpointToken"]
+
+    pages: list[dict[str, Any]] = []
+    marker = ""
+    while not pages or marker:
+        pages.append(await aws.get_execution_state(arn, token, marker))
+        marker = pages[-1].get("NextMarker") or ""
+
+    assert [len(page["Operations"]) for page in pages] == [2, 2, 1]
+    operations = [op for page in pages for op in page["Operations"]]
+    assert operations == await engine.list_operations(arn)
+    assert operations[0]["ExecutionDetails"]["InputPayload"] == INPUT
+    assert operations[0]["StartTimestamp"] == START_MS
+
+
+async def test_stale_token_is_retryable(
+    engine: LocalDurableService, aws: AwsDurableService
+) -> None:
+    """Reusing a spent token raises a retryable InvalidParameterValueException."""
+    arn, token = await begin(engine)
+    await aws.checkpoint(arn, token, done_step("s1"))
+
+    with pytest.raises(ServiceError) as caught:
+        await aws.checkpoint(arn, token, [])
+
+    assert caught.value.retryable is True
+    assert caught.value.code == "InvalidParameterValueException"
+    assert caught.value.status_code == 400
+    assert "Invalid checkpoint token" in caught.value.message
+
+
+async def test_invalid_update_is_not_retryable_and_keeps_engine_message(
+    engine: LocalDurableService, aws: AwsDurableService
+) -> None:
+    """An update that contradicts the recorded operation is a final 400 with the engine's words."""
+    arn, token = await begin(engine)
+    token = (await aws.checkpoint(arn, token, done_step("s1")))["CheckpointToken"]
+
+    with pytest.raises(ServiceError) as over_http:
+        await aws.checkpoint(arn, token, [wait("s1", 5)])
+    with pytest.raises(ServiceError) as direct:
+        await engine.checkpoint(arn, token, [wait("s1", 5)])
+
+    assert over_http.value.retryable is False
+    assert over_http.value.code == direct.value.code == "InvalidParameterValueException"
+    assert over_http.value.status_code == 400
+    assert direct.value.message.rstrip(".") in over_http.value.message
+
+
+async def test_unknown_execution_is_not_found(aws: AwsDurableService) -> None:
+    """An ARN the service does not know is a final 404 ResourceNotFoundException."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/x/y"
+
+    with pytest.raises(ServiceError) as caught:
+        await aws.get_execution_state(arn, "token", "")
+
+    assert caught.value.retryable is False
+    assert caught.value.code == "ResourceNotFoundException"
+    assert caught.value.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "start_ms",
+    [
+        pytest.param(1_700_000_000_001, id="one-ms"),
+        pytest.param(1_700_000_000_999, id="999-ms"),
+        pytest.param(1_234_567_890_500, id="half-second"),
+        pytest.param(4_102_444_799_999, id="end-of-2099"),
+    ],
+)
+async def test_timestamps_round_trip_to_the_millisecond(tmp_path: Path, start_ms: int) -> None:
+    """Epoch-ms timestamps come back unchanged through rest-json seconds and botocore datetimes."""
+    store = SqliteStore(tmp_path / "local.sqlite3")
+    async with (
+        LocalDurableService(store, SkipClock(start_ms / 1000)) as engine,
+        LocalHttpServer(engine) as server,
+        AwsDurableService(endpoint_url=server.url, config=NO_RETRY) as aws,
+    ):
+        arn, token = await begin(engine)
+        page = await aws.get_execution_state(arn, token, "")
+
+    assert page["Operations"][0]["StartTimestamp"] == start_ms
+
+
+def test_timestamp_fields_match_botocore_model() -> None:
+    """The server converts exactly the timestamp members of the durable API's responses."""
+    model = botocore.session.get_session().get_service_model("lambda")
+    found: set[str] = set()
+
+    def walk(shape: Any, seen: set[str]) -> None:
+        if shape.type_name == "structure" and shape.name not in seen:
+            for name, member in shape.members.items():
+                if member.type_name == "timestamp":
+                    assert "timestampFormat" not in member.serialization
+                    found.add(name)
+                walk(member, seen | {shape.name})
+        elif shape.type_name == "list":
+            walk(shape.member, seen)
+
+    for operation in DURABLE_OPERATIONS:
+        walk(model.operation_model(operation).output_shape, set())
+
+    assert found == _TIMESTAMP_KEYS
+
+
+# A plain aiobotocore lambda client: the read and stop APIs.
+
+
+async def test_get_durable_execution_matches_the_engine(
+    engine: LocalDurableService, lambda_client: Any
+) -> None:
+    """GetDurableExecution returns the engine's execution; without data it omits the payload."""
+    arn = await engine.start_execution("orders", INPUT, name="order-42")
+
+    described = await lambda_client.get_durable_execution(DurableExecutionArn=arn)
+    compact = await lambda_client.get_durable_execution(
+        DurableExecutionArn=arn, IncludeExecutionData=False
+    )
+
+    assert described["StartTimestamp"] == datetime.fromtimestamp(START_MS / 1000, UTC)
+    expected = {**await engine.describe_execution(arn), "ExecutionDataIncluded": True}
+    assert millis(described) == expected
+    assert compact["ExecutionDataIncluded"] is False
+    assert "InputPayload" not in compact
+    assert compact["Status"] == "RUNNING"
+
+
+async def test_history_matches_the_engine_and_pages(
+    engine: LocalDurableService, lambda_client: Any, clock: SkipClock
+) -> None:
+    """GetDurableExecutionHistory returns the engine's events, in pages and in reverse."""
+    arn, token = await begin(engine)
+    clock.advance(1.5)
+    await engine.checkpoint(arn, token, done_step("s1"))
+    events = (await engine.get_history(arn))["Events"]
+
+    full = await lambda_client.get_durable_execution_history(DurableExecutionArn=arn)
+    first = await lambda_client.get_durable_execution_history(DurableExecutionArn=arn, MaxItems=2)
+    rest = await lambda_client.get_durable_execution_history(
+        DurableExecutionArn=arn, Marker=first["NextMarker"]
+    )
+    newest = await lambda_client.get_durable_execution_history(
+        DurableExecutionArn=arn, ReverseOrder=True, MaxItems=1
+    )
+
+    assert len(events) > 2
+    assert millis(full["Events"]) == events
+    assert "NextMarker" not in full
+    assert millis(first["Events"] + rest["Events"]) == events
+    assert millis(newest["Events"]) == events[-1:]
+    assert events[-1]["EventTimestamp"] == START_MS + 1_500
+
+
+async def test_list_by_function_filters_orders_and_pages(
+    engine: LocalDurableService, lambda_client: Any, clock: SkipClock
+) -> None:
+    """ListDurableExecutionsByFunction lists newest first, filters, and pages with NextMarker."""
+    arns = []
+    for n in range(3):
+        arns.append(await engine.start_execution("orders", INPUT, name=f"order-{n}"))
+        clock.advance(1)
+    await engine.start_execution("other", INPUT)
+    await engine.stop_execution(arns[1])
+
+    newest = await lambda_client.list_durable_executions_by_function(FunctionName="orders")
+    oldest = await lambda_client.list_durable_executions_by_function(
+        FunctionName="arn:aws:lambda:us-east-1:123456789012:function:orders", ReverseOrder=True
+    )
+    stopped = await lambda_client.list_durable_executions_by_function(
+        FunctionName="orders", Statuses=["STOPPED"]
+    )
+    later = await lambda_client.list_durable_executions_by_function(
+        FunctionName="orders", StartedAfter=datetime.fromtimestamp(START_MS / 1000 + 0.5, UTC)
+    )
+    first = await lambda_client.list_durable_executions_by_function(
+        FunctionName="orders", MaxItems=2
+    )
+    second = await lambda_client.list_durable_executions_by_function(
+        FunctionName="orders", MaxItems=2, Marker=first["NextMarker"]
+    )
+
+    listed = millis(newest["DurableExecutions"])
+    assert [e["DurableExecutionArn"] for e in listed] == arns[::-1]
+    assert listed == (await engine.list_executions("orders"))[::-1]
+    assert [e["DurableExecutionArn"] for e in oldest["DurableExecutions"]] == arns
+    assert [e["DurableExecutionArn"] for e in stopped["DurableExecutions"]] == [arns[1]]
+    assert [e["DurableExecutionArn"] for e in later["DurableExecutions"]] == arns[:0:-1]
+    pages = first["DurableExecutions"] + second["DurableExecutions"]
+    assert [e["DurableExecutionArn"] for e in pages] == arns[::-1]
+    assert "NextMarker" not in second
+
+
+async def test_stop_records_the_error_and_returns_its_time(
+    engine: LocalDurableService, lambda_client: Any, clock: SkipClock
+) -> None:
+    """StopDurableExecution stops with the given error; stopping again is a ClientError."""
+    arn = await engine.start_execution("orders", INPUT)
+    clock.advance(2)
+    error = {"ErrorType": "Cancelled", "ErrorMessage": "The customer cancelled the order."}
+
+    stopped = await lambda_client.stop_durable_execution(DurableExecutionArn=arn, Error=error)
+    with pytest.raises(ClientError) as again:
+        await lambda_client.stop_durable_execution(DurableExecutionArn=arn)
+
+    assert millis(stopped["StopTimestamp"]) == START_MS + 2_000
+    described = await engine.describe_execution(arn)
+    assert described["Status"] == "STOPPED"
+    assert described["Error"] == error
+    assert described["EndTimestamp"] == START_MS + 2_000
+    assert again.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert again.value.response["Error"]["Code"] == "ResourceConflictException"
+
+
+@pytest.mark.skipif(
+    hasattr(LocalDurableService, "send_callback_success"),
+    reason="the engine handles callbacks now",
+)
+async def test_callbacks_answer_not_implemented(lambda_client: Any) -> None:
+    """Callback APIs answer 501 NotImplementedException while the engine lacks callbacks."""
+    with pytest.raises(ClientError) as caught:
+        await lambda_client.send_durable_execution_callback_success(CallbackId="abc", Result=b"1")
+
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert caught.value.response["Error"]["Code"] == "NotImplementedException"
+    assert "SendDurableExecutionCallbackSuccess" in caught.value.response["Error"]["Message"]
+
+
+class CallbackEngine(LocalDurableService):
+    """The engine plus callback methods that record what the server passes them."""
+
+    calls: list[tuple[Any, ...]]
+
+    async def send_callback_success(self, callback_id: str, result: str | None) -> None:
+        self.calls.append(("succeed", callback_id, result))
+
+    async def send_callback_failure(self, callback_id: str, error: dict[str, Any] | None) -> None:
+        self.calls.append(("fail", callback_id, error))
+
+    async def send_callback_heartbeat(self, callback_id: str) -> None:
+        self.calls.append(("heartbeat", callback_id))
+
+
+async def test_callbacks_reach_the_engine_methods(tmp_path: Path) -> None:
+    """Callback APIs pass the callback id, result text and error object to the engine."""
+    engine = CallbackEngine(SqliteStore(tmp_path / "local.sqlite3"))
+    engine.calls = []
+    callback_id = "eyJhIjogMX0+/=="  # base64 characters that need escaping in a path
+    error = {"ErrorType": "Declined", "ErrorMessage": "No."}
+    async with engine, LocalHttpServer(engine) as server, lambda_client_for(server.url) as client:
+        await client.send_durable_execution_callback_success(CallbackId=callback_id, Result=b'"ok"')
+        await client.send_durable_execution_callback_failure(CallbackId=callback_id, Error=error)
+        await client.send_durable_execution_callback_heartbeat(CallbackId=callback_id)
+
+    assert engine.calls == [
+        ("succeed", callback_id, '"ok"'),
+        ("fail", callback_id, error),
+        ("heartbeat", callback_id),
+    ]
+
+
+# Local-only routes.
+
+
+async def test_start_durable_execution_and_health(
+    engine: LocalDurableService, server: LocalHttpServer
+) -> None:
+    """POST /start-durable-execution creates (or finds) an execution; /health answers healthy."""
+    body = {"FunctionName": "orders", "Input": INPUT, "ExecutionName": "order-1"}
+    async with aiohttp.ClientSession(server.url) as http:
+        async with http.post("/start-durable-execution", json=body) as response:
+            assert response.status == 201
+            arn = (await response.json())["ExecutionArn"]
+        async with http.post("/start-durable-execution", json=body) as response:
+            assert (await response.json())["ExecutionArn"] == arn
+        async with http.post("/start-durable-execution", json={"Input": INPUT}) as response:
+            assert response.status == 400
+            assert response.headers["X-Amzn-ErrorType"] == "InvalidParameterValueException"
+            assert await response.json() == {"Type": "User", "message": "FunctionName is required."}
+        async with http.get("/health") as response:
+            assert response.status == 200
+            assert await response.json() == {"status": "healthy"}
+        async with http.get("/no/such/route") as response:
+            assert response.status == 404
+            assert response.headers["X-Amzn-ErrorType"] == "UnknownOperationException"
+
+    described = await engine.describe_execution(arn)
+    assert described["DurableExecutionName"] == "order-1"
+    assert described["InputPayload"] == INPUT
+    assert described["Status"] == "RUNNING"
+
+
+async def echo_input(event: dict[str, Any]) -> dict[str, Any]:
+    """An invoker that succeeds with the execution's input."""
+    execution = event["InitialExecutionState"]["Operations"][0]
+    return {"Status": "SUCCEEDED", "Result": execution["ExecutionDetails"]["InputPayload"]}
+
+
+async def test_start_with_runner_drives_the_execution(engine: LocalDurableService) -> None:
+    """With a runner, a started execution is driven to its end in the background."""
+    async with LocalRunner(engine) as runner, LocalHttpServer(engine, runner=runner) as server:
+        runner.register("orders", echo_input)
+        async with aiohttp.ClientSession(server.url) as http:
+            body = {"FunctionName": "orders", "Input": INPUT}
+            async with http.post("/start-durable-execution", json=body) as response:
+                assert response.status == 201
+                arn = (await response.json())["ExecutionArn"]
+            async with http.post(
+                "/start-durable-execution", json={"FunctionName": "x"}
+            ) as response:
+                assert response.status == 404
+                assert response.headers["X-Amzn-ErrorType"] == "ResourceNotFoundException"
+        described = await runner.wait_for_result(arn, timeout=10)
+
+    assert described["Status"] == "SUCCEEDED"
+    assert described["Result"] == INPUT
+    assert await engine.list_executions("x") == []
+
+
+async def test_invoke_runs_one_invocation_of_the_registered_invoker(
+    engine: LocalDurableService,
+) -> None:
+    """Lambda Invoke runs the registered invoker once; it checkpoints over HTTP meanwhile."""
+    async with (
+        LocalRunner(engine) as runner,
+        LocalHttpServer(engine, runner=runner) as server,
+        AwsDurableService(endpoint_url=server.url, config=NO_RETRY) as aws,
+        lambda_client_for(server.url) as client,
+    ):
+
+        async def charge(event: dict[str, Any]) -> dict[str, Any]:
+            arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
+            await aws.checkpoint(arn, token, done_step("s1"))
+            return {"Status": "SUCCEEDED", "Result": '"charged"'}
+
+        async def crash(event: dict[str, Any]) -> dict[str, Any]:
+            raise RuntimeError("The handler crashed.")
+
+        runner.register("orders", charge)
+        runner.register("crashy", crash)
+        arn = await engine.start_execution("orders", INPUT)
+        event = await engine.begin_invocation(arn)
+
+        invoked = await client.invoke(FunctionName="orders", Payload=json.dumps(event))
+        output = json.loads(await invoked["Payload"].read())
+        crashed = await client.invoke(FunctionName="crashy", Payload=json.dumps(event))
+        error = json.loads(await crashed["Payload"].read())
+        with pytest.raises(ClientError) as missing:
+            await client.invoke(FunctionName="nobody", Payload=b"{}")
+
+    assert invoked["StatusCode"] == 200
+    assert "FunctionError" not in invoked
+    assert output == {"Status": "SUCCEEDED", "Result": '"charged"'}
+    step_op = next(op for op in await engine.list_operations(arn) if op["Id"] == "s1")
+    assert step_op["Status"] == "SUCCEEDED"
+    assert crashed["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "RuntimeError"
+    assert error["errorMessage"] == "The handler crashed."
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+async def test_server_reports_its_url_only_while_running(engine: LocalDurableService) -> None:
+    """The URL names the bound port while serving; after stopping, asking for it is an error."""
+    server = LocalHttpServer(engine)
+    async with server:
+        assert server.port > 0
+        assert server.url == f"http://127.0.0.1:{server.port}"
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = server.url
+
+
+async def test_module_serves_until_sigterm(tmp_path: Path) -> None:
+    """`python -m durable_async.service.local.http` prints its URL, serves, and exits on SIGTERM."""
+    store = tmp_path / "cli.sqlite3"
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "durable_async.service.local.http"),
+        *("--port", "0", "--store", str(store)),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(15):
+            url = (await process.stdout.readline()).decode().strip()
+        async with aiohttp.ClientSession(url) as http, http.get("/health") as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert url.startswith("http://127.0.0.1:")
+    assert store.exists()
