@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from durable_async import DurableContext, Duration, durable_execution
+from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.store import SqliteStore
 from durable_async.testing import DurableTestRunner, ExecutionStatus
 
 
@@ -37,7 +39,9 @@ async def test_run_reports_result_operations_and_counts(sqlite_path: Path) -> No
     assert result.get_wait("cool-off").status.value == "SUCCEEDED"
     assert result.invocations == 2
     assert result.checkpoint_calls == 3
-    assert sqlite_path.exists()
+    async with LocalDurableService(SqliteStore(sqlite_path)) as reopened:
+        recorded = await reopened.describe_execution(result.arn)
+    assert recorded["Status"] == "SUCCEEDED"  # the file outlives the runner
 
 
 async def test_start_returns_at_once_and_wait_for_result_finishes(sqlite_path: Path) -> None:
