@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from durable_async._checkpoint import Checkpointer, Scope
-from durable_async._clock import Clock
 from durable_async._ids import IdCounter
 from durable_async._models import Operation, OperationType
 from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
 from durable_async.config import Duration, StepConfig
 from durable_async.exceptions import NonDeterministicExecutionError
+from durable_async.service.clock import Clock
 
 __all__ = ["DurableContext", "Runtime", "StepContext"]
 

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, overload
 
 from durable_async._checkpoint import Checkpointer
-from durable_async._clock import Clock, RealClock
 from durable_async._context import DurableContext, Runtime
 from durable_async._models import (
     ErrorObject,
@@ -29,6 +28,7 @@ from durable_async.exceptions import (
     ValidationError,
 )
 from durable_async.service import DurableService
+from durable_async.service.clock import Clock, RealClock
 
 __all__ = ["DurableHandler", "durable_execution"]
 

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from durable_async._clock import Clock
 from durable_async._models import Operation
 from durable_async._signals import Suspend
+from durable_async.service.clock import Clock
 
 __all__ = ["Activity", "ExecutionState"]
 
