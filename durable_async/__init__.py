@@ -8,11 +8,13 @@ from durable_async._context import DurableContext, StepContext
 from durable_async._execution import DurableHandler, durable_execution
 from durable_async.config import (
     CheckpointBatcherConfig,
+    ChildConfig,
     Duration,
     JitterStrategy,
     StepConfig,
     StepSemantics,
 )
+from durable_async.operations.child import durable_with_child_context
 from durable_async.operations.step import durable_step
 from durable_async.retries import (
     RetryDecision,
@@ -23,6 +25,7 @@ from durable_async.serdes import ExtendedTypesSerDes, JsonSerDes, SerDes
 
 __all__ = [
     "CheckpointBatcherConfig",
+    "ChildConfig",
     "DurableContext",
     "DurableHandler",
     "Duration",
@@ -38,4 +41,5 @@ __all__ = [
     "StepSemantics",
     "durable_execution",
     "durable_step",
+    "durable_with_child_context",
 ]

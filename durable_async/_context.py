@@ -17,7 +17,7 @@ from durable_async._ids import IdCounter
 from durable_async._models import Operation, OperationType
 from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
-from durable_async.config import Duration, StepConfig
+from durable_async.config import ChildConfig, Duration, StepConfig
 from durable_async.exceptions import NonDeterministicExecutionError
 from durable_async.service.clock import Clock
 
@@ -90,6 +90,22 @@ class DurableContext:
 
         step_name = name or getattr(func, "_original_name", None)
         return run_step(self, self._ids.next_id(), func, step_name, config or StepConfig())
+
+    def run_in_child_context(
+        self,
+        func: Callable[[DurableContext], Awaitable[T] | T],
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> Awaitable[T]:
+        """Run ``func(child_ctx)`` in a child context recorded as one CONTEXT operation.
+
+        Operations inside are numbered within the child, so child contexts started together
+        replay deterministically. Raises ``ChildContextError`` when ``func`` fails.
+        """
+        from durable_async.operations.child import run_child
+
+        child_name = name or getattr(func, "_original_name", None)
+        return run_child(self, self._ids.next_id(), func, child_name, config or ChildConfig())
 
     def wait(self, duration: Duration, name: str | None = None) -> Awaitable[None]:
         """Sleep durably for ``duration`` (at least one second); the invocation may suspend."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckpointBatcherConfig",
+    "ChildConfig",
     "Duration",
     "JitterStrategy",
     "StepConfig",
@@ -118,6 +119,24 @@ class StepConfig:
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes[Any] | None = None
     sub_type: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _validate_sub_type(self.sub_type)
+
+
+@dataclass(frozen=True)
+class ChildConfig:
+    """How a child context records its result.
+
+    ``serdes`` serializes the result (the reference SDK's extended-types envelope when None);
+    ``sub_type`` labels the CONTEXT operation (default ``RunInChildContext``). A result over
+    256 KB is not stored: the context is marked ReplayChildren, ``summary_generator(result)``
+    (or "") is stored instead, and a replay runs the body again from its recorded children.
+    """
+
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = None
+    summary_generator: Callable[[Any], str] | None = None
 
     def __post_init__(self) -> None:
         _validate_sub_type(self.sub_type)

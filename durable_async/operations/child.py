@@ -1,0 +1,161 @@
+"""ctx.run_in_child_context: a function run in its own context, recorded as one CONTEXT operation.
+
+Operations inside take ids prefixed with the context's id, so concurrent child contexts replay
+deterministically whatever order their operations ran in. Once the context completes, nothing its
+leftover descendants do is ever sent (the checkpointer drops their updates).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from durable_async._checkpoint import Scope
+from durable_async._context import DurableContext
+from durable_async._models import (
+    ErrorObject,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
+    make_update,
+)
+from durable_async.config import ChildConfig
+from durable_async.exceptions import (
+    CheckpointError,
+    ChildContextError,
+    DurableOperationError,
+    ExecutionError,
+)
+from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
+
+__all__ = ["durable_with_child_context", "run_child"]
+
+T = TypeVar("T")
+ChildFunc = Callable[[DurableContext], Awaitable[T] | T]
+
+CHECKPOINT_SIZE_LIMIT = 256 * 1024
+
+
+def durable_with_child_context(func: Callable[..., Any]) -> Callable[..., ChildFunc[Any]]:
+    """Turn ``func(ctx, *args, **kwargs)`` into a factory of child-context functions.
+
+    ``ctx.run_in_child_context(ship(order))`` then runs ``ship(child_ctx, order)`` in a child
+    context named ``ship``.
+    """
+
+    def bind(*args: Any, **kwargs: Any) -> ChildFunc[Any]:
+        def run(child: DurableContext) -> Any:
+            return func(child, *args, **kwargs)
+
+        run._original_name = func.__name__  # type: ignore[attr-defined]
+        return run
+
+    bind.__name__ = func.__name__
+    bind.__doc__ = func.__doc__
+    return bind
+
+
+async def run_child(
+    ctx: DurableContext,
+    op_id: str,
+    func: ChildFunc[T],
+    name: str | None,
+    config: ChildConfig,
+    *,
+    sub_type: str | None = None,
+) -> T:
+    """Run ``func`` in the child context ``op_id`` of ``ctx`` and return its result."""
+    child = _Child(ctx, op_id, name, config, sub_type)
+    return cast(T, await child.run(func))
+
+
+class _Child:
+    def __init__(
+        self,
+        ctx: DurableContext,
+        op_id: str,
+        name: str | None,
+        config: ChildConfig,
+        sub_type: str | None,
+    ) -> None:
+        self.ctx = ctx
+        self.op_id = op_id
+        self.name = name
+        self.config = config
+        self.sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        self.serdes = config.serdes or EXTENDED_TYPES_SERDES
+        self.arn = ctx.runtime.arn
+
+    async def run(self, func: ChildFunc[Any]) -> Any:
+        op = self.ctx.recorded(self.op_id, OperationType.CONTEXT, self.sub_type, self.name)
+        if op is not None and op.status is OperationStatus.SUCCEEDED and not op.replay_children:
+            return deserialize(self.serdes, op.result, self.op_id, self.arn)
+        if op is not None and op.status is OperationStatus.FAILED:
+            raise _child_error(op.error)
+        if op is None:
+            self.ctx.runtime.checkpointer.enqueue(
+                self.update(OperationAction.START), scope=self.ctx.scope
+            )
+        scope = Scope(self.ctx.scope)
+        child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
+        try:
+            return await self.finish(op, await _call(func, child))
+        except (ExecutionError, CheckpointError):
+            raise
+        except Exception as exc:
+            await self.fail(op, exc)
+            raise AssertionError("unreachable") from exc
+        finally:
+            scope.completed = True
+
+    async def finish(self, op: Operation | None, value: Any) -> Any:
+        payload = serialize(self.serdes, value, self.op_id, self.arn)
+        result = deserialize(self.serdes, payload, self.op_id, self.arn)
+        if op is not None and op.replay_children:
+            return result  # recorded before: the body only rebuilt the value
+        replay_children = len(payload) > CHECKPOINT_SIZE_LIMIT
+        if replay_children:
+            summary = self.config.summary_generator
+            payload = summary(value) if summary is not None else ""
+        update = self.update(
+            OperationAction.SUCCEED,
+            payload=payload,
+            options=("ContextOptions", {"ReplayChildren": replay_children}),
+        )
+        await self.ctx.runtime.checkpointer.send(update, scope=self.ctx.scope)
+        return result
+
+    async def fail(self, op: Operation | None, exc: Exception) -> None:
+        error = ErrorObject.from_exception(exc)
+        if op is None or not op.replay_children:
+            update = self.update(OperationAction.FAIL, error=error)
+            await self.ctx.runtime.checkpointer.send(update, scope=self.ctx.scope)
+        raise _child_error(error) from exc
+
+    def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:
+        return make_update(
+            self.op_id,
+            OperationType.CONTEXT,
+            action,
+            parent_id=self.ctx.parent_id,
+            name=self.name,
+            sub_type=self.sub_type,
+            **fields,
+        )
+
+
+async def _call(func: ChildFunc[Any], child: DurableContext) -> Any:
+    value = func(child)
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _child_error(error: ErrorObject | None) -> DurableOperationError:
+    error = error or ErrorObject("ChildContextError", "The child context failed.")
+    return ChildContextError(
+        error.error_message, error.error_type, error.error_data, error.stack_trace
+    )
