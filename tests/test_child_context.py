@@ -80,7 +80,7 @@ async def test_recorded_child_result_is_returned_without_running_the_body(
 async def test_failing_child_raises_child_context_error_on_first_run_and_replay(
     harness: Harness,
 ) -> None:
-    """A failing body is recorded as FAIL; the first run and the replay both see ChildContextError."""
+    """A failing body is recorded as FAIL; first run and replay both raise ChildContextError."""
     seen: list[str] = []
 
     @durable_execution
