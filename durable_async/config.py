@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckpointBatcherConfig",
     "ChildConfig",
+    "CompletionConfig",
+    "MapConfig",
+    "NestingType",
+    "ParallelBranch",
+    "ParallelConfig",
     "Duration",
     "JitterStrategy",
     "StepConfig",
@@ -140,6 +145,114 @@ class ChildConfig:
 
     def __post_init__(self) -> None:
         _validate_sub_type(self.sub_type)
+
+
+class NestingType(Enum):
+    """How map items and parallel branches are recorded.
+
+    NESTED (the default) gives every item or branch its own CONTEXT operation; FLAT records
+    none, and the operations inside report the map/parallel operation as their parent.
+    """
+
+    NESTED = "NESTED"
+    FLAT = "FLAT"
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    """When a map or parallel is done, before every item has finished.
+
+    It completes when ``min_successful`` items have succeeded (MIN_SUCCESSFUL_REACHED), when
+    failures exceed ``tolerated_failure_count`` or ``tolerated_failure_percentage`` of all
+    items (FAILURE_TOLERANCE_EXCEEDED), or when every item has finished (ALL_COMPLETED). With
+    no field set, the first failure ends it. Unfinished items are cancelled when it completes.
+    """
+
+    min_successful: int | None = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_percentage: int | float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_successful is not None and self.min_successful < 1:
+            raise ValidationError(f"min_successful must be at least 1, got {self.min_successful}.")
+        if self.tolerated_failure_count is not None and self.tolerated_failure_count < 0:
+            raise ValidationError(
+                f"tolerated_failure_count must not be negative, got {self.tolerated_failure_count}."
+            )
+        percentage = self.tolerated_failure_percentage
+        if percentage is not None and not 0 <= percentage <= 100:
+            raise ValidationError(
+                f"tolerated_failure_percentage must be between 0 and 100, got {percentage}."
+            )
+
+    @staticmethod
+    def first_successful() -> CompletionConfig:
+        """Complete as soon as one item succeeds."""
+        return CompletionConfig(min_successful=1)
+
+    @staticmethod
+    def all_completed() -> CompletionConfig:
+        """Run every item, whatever fails."""
+        return CompletionConfig(tolerated_failure_percentage=100)
+
+    @staticmethod
+    def all_successful() -> CompletionConfig:
+        """Require every item to succeed; the first failure completes the batch."""
+        return CompletionConfig(tolerated_failure_count=0, tolerated_failure_percentage=0)
+
+
+def _check_max_concurrency(value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValidationError(
+            f"max_concurrency must be at least 1 (or None for no limit), got {value}."
+        )
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """How ``ctx.parallel`` runs its branches.
+
+    ``max_concurrency`` bounds branches in flight (None: no bound); ``item_serdes``
+    serializes each branch's result (``serdes`` when None); ``serdes`` the BatchResult.
+    """
+
+    max_concurrency: int | None = None
+    completion_config: CompletionConfig = field(default_factory=CompletionConfig.all_successful)
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: Callable[[Any], str] | None = None
+    nesting_type: NestingType = NestingType.NESTED
+
+    def __post_init__(self) -> None:
+        _check_max_concurrency(self.max_concurrency)
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """How ``ctx.map`` runs its items; ``item_namer(item, index)`` names each item's context."""
+
+    max_concurrency: int | None = None
+    completion_config: CompletionConfig = field(default_factory=CompletionConfig)
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: Callable[[Any], str] | None = None
+    nesting_type: NestingType = NestingType.NESTED
+    item_namer: Callable[[Any, int], str] | None = None
+
+    def __post_init__(self) -> None:
+        _check_max_concurrency(self.max_concurrency)
+
+
+@dataclass(frozen=True)
+class ParallelBranch:
+    """A parallel branch with a name of its own (shown in the history)."""
+
+    func: Callable[..., Any]
+    name: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the branch's function."""
+        return self.func(*args, **kwargs)
 
 
 @dataclass(frozen=True)
