@@ -6,11 +6,17 @@ durable operation is a coroutine.
 
 from durable_async._context import DurableContext, StepContext
 from durable_async._execution import DurableHandler, durable_execution
+from durable_async.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from durable_async.config import (
     CheckpointBatcherConfig,
     ChildConfig,
+    CompletionConfig,
     Duration,
     JitterStrategy,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
     StepConfig,
     StepSemantics,
 )
@@ -24,14 +30,23 @@ from durable_async.retries import (
 from durable_async.serdes import ExtendedTypesSerDes, JsonSerDes, SerDes
 
 __all__ = [
+    "BatchItem",
+    "BatchItemStatus",
+    "BatchResult",
     "CheckpointBatcherConfig",
     "ChildConfig",
+    "CompletionConfig",
+    "CompletionReason",
     "DurableContext",
     "DurableHandler",
     "Duration",
     "ExtendedTypesSerDes",
     "JitterStrategy",
     "JsonSerDes",
+    "MapConfig",
+    "NestingType",
+    "ParallelBranch",
+    "ParallelConfig",
     "RetryDecision",
     "RetryPresets",
     "RetryStrategyConfig",

@@ -8,22 +8,33 @@ group, and a replay hands each call the same id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._ids import IdCounter
 from durable_async._models import Operation, OperationType
 from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
-from durable_async.config import ChildConfig, Duration, StepConfig
+from durable_async.config import (
+    ChildConfig,
+    Duration,
+    MapConfig,
+    ParallelBranch,
+    ParallelConfig,
+    StepConfig,
+)
 from durable_async.exceptions import NonDeterministicExecutionError
+
+if TYPE_CHECKING:
+    from durable_async.batch import BatchResult
 from durable_async.service.clock import Clock
 
 __all__ = ["DurableContext", "Runtime", "StepContext"]
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _log = logging.getLogger("durable_async")
 
@@ -106,6 +117,42 @@ class DurableContext:
 
         child_name = name or getattr(func, "_original_name", None)
         return run_child(self, self._ids.next_id(), func, child_name, config or ChildConfig())
+
+    def map(
+        self,
+        items: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T] | T],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Awaitable[BatchResult[T]]:
+        """Run ``func(ctx, item, index, items)`` for each item, each in its own child context.
+
+        Items run concurrently (at most ``config.max_concurrency`` at once) and complete per
+        ``config.completion_config``. Never raises for a failed item: the BatchResult holds it.
+        """
+        from durable_async.operations.concurrency import run_map, validate_completion
+
+        config = config or MapConfig()
+        validate_completion(config.completion_config, len(items))
+        map_name = name or getattr(func, "_original_name", None)
+        return run_map(self, self._ids.next_id(), items, func, map_name, config)
+
+    def parallel(
+        self,
+        functions: Sequence[Callable[[DurableContext], Awaitable[T] | T] | ParallelBranch],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Awaitable[BatchResult[T]]:
+        """Run each function in its own branch concurrently; return the BatchResult.
+
+        By default every branch must succeed (``CompletionConfig.all_successful()``); wrap a
+        function in ``ParallelBranch(func, name)`` to name its branch.
+        """
+        from durable_async.operations.concurrency import run_parallel, validate_completion
+
+        config = config or ParallelConfig()
+        validate_completion(config.completion_config, len(functions))
+        return run_parallel(self, self._ids.next_id(), functions, name, config)
 
     def wait(self, duration: Duration, name: str | None = None) -> Awaitable[None]:
         """Sleep durably for ``duration`` (at least one second); the invocation may suspend."""

@@ -31,7 +31,7 @@ from durable_async.exceptions import (
 )
 from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
 
-__all__ = ["durable_with_child_context", "run_child"]
+__all__ = ["call_child_func", "durable_with_child_context", "run_child"]
 
 T = TypeVar("T")
 ChildFunc = Callable[[DurableContext], Awaitable[T] | T]
@@ -102,7 +102,7 @@ class _Child:
         scope = Scope(self.ctx.scope)
         child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
         try:
-            return await self.finish(op, await _call(func, child))
+            return await self.finish(op, await call_child_func(func, child))
         except (ExecutionError, CheckpointError):
             raise
         except Exception as exc:
@@ -147,7 +147,8 @@ class _Child:
         )
 
 
-async def _call(func: ChildFunc[Any], child: DurableContext) -> Any:
+async def call_child_func(func: ChildFunc[Any], child: DurableContext) -> Any:
+    """Call ``func(child)`` and await its result when it is awaitable."""
     value = func(child)
     if inspect.isawaitable(value):
         return await value

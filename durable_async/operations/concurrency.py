@@ -1,0 +1,346 @@
+"""ctx.map and ctx.parallel: branches as tasks under one coordinator.
+
+A batch is a CONTEXT operation (SubType Map or Parallel) whose branches are child contexts with
+ids derived from their index, so the ids do not depend on which branch ran first. Branches are
+admitted in index order, at most ``max_concurrency`` at once; a branch waiting for the service
+keeps its slot. When the completion policy is met, unfinished branches are cancelled and their
+scopes completed, so nothing they queued or start later is ever sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from durable_async._checkpoint import Scope
+from durable_async._context import DurableContext
+from durable_async._ids import operation_id
+from durable_async._models import ErrorObject, Operation
+from durable_async.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from durable_async.config import (
+    ChildConfig,
+    CompletionConfig,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
+)
+from durable_async.exceptions import (
+    CheckpointError,
+    DurableOperationError,
+    ExecutionError,
+    NonDeterministicExecutionError,
+    ValidationError,
+)
+from durable_async.operations.child import call_child_func, run_child
+from durable_async.serdes import EXTENDED_TYPES_SERDES, ExtendedTypesSerDes, SerDes
+from durable_async.serdes import deserialize as decode
+from durable_async.serdes import serialize as encode
+
+__all__ = ["run_map", "run_parallel", "validate_completion"]
+
+BranchFunc = Callable[[DurableContext], Awaitable[Any] | Any]
+_BATCH_SERDES: SerDes[Any] = ExtendedTypesSerDes(batch_result_type=BatchResult)
+
+
+@dataclass(frozen=True, slots=True)
+class _Branch:
+    index: int
+    func: BranchFunc
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What differs between map and parallel."""
+
+    sub_type: str
+    item_sub_type: str
+    result_type: str
+    max_concurrency: int | None
+    completion: CompletionConfig
+    serdes: SerDes[Any] | None
+    item_serdes: SerDes[Any] | None
+    summary_generator: Callable[[Any], str] | None
+    nesting: NestingType
+
+
+def validate_completion(config: CompletionConfig, total: int) -> None:
+    """Raise ValidationError when the completion policy cannot be met by ``total`` items."""
+    if config.min_successful is not None and config.min_successful > total:
+        raise ValidationError(
+            f"min_successful is {config.min_successful} but there are only {total} items; "
+            "lower min_successful or pass more items."
+        )
+
+
+async def run_map(
+    ctx: DurableContext,
+    op_id: str,
+    items: Sequence[Any],
+    func: Callable[[DurableContext, Any, int, Sequence[Any]], Any],
+    name: str | None,
+    config: MapConfig,
+) -> BatchResult[Any]:
+    """Run ``func(ctx, item, index, items)`` for every item; return the BatchResult."""
+
+    def bind(index: int, item: Any) -> BranchFunc:
+        return lambda child: func(child, item, index, items)
+
+    namer = config.item_namer
+    branches = [
+        _Branch(i, bind(i, item), namer(item, i) if namer else f"map-item-{i}")
+        for i, item in enumerate(items)
+    ]
+    shape = _Shape(
+        "Map",
+        "MapIteration",
+        "MapResult",
+        config.max_concurrency,
+        config.completion_config,
+        config.serdes,
+        config.item_serdes,
+        config.summary_generator,
+        config.nesting_type,
+    )
+    return await _run_batch(ctx, op_id, name, branches, shape)
+
+
+async def run_parallel(
+    ctx: DurableContext,
+    op_id: str,
+    functions: Sequence[BranchFunc | ParallelBranch],
+    name: str | None,
+    config: ParallelConfig,
+) -> BatchResult[Any]:
+    """Run every function in its own branch; return the BatchResult."""
+    branches = [
+        _Branch(i, f, (f.name if isinstance(f, ParallelBranch) else None) or f"parallel-branch-{i}")
+        for i, f in enumerate(functions)
+    ]
+    shape = _Shape(
+        "Parallel",
+        "ParallelBranch",
+        "ParallelResult",
+        config.max_concurrency,
+        config.completion_config,
+        config.serdes,
+        config.item_serdes,
+        config.summary_generator,
+        config.nesting_type,
+    )
+    return await _run_batch(ctx, op_id, name, branches, shape)
+
+
+async def _run_batch(
+    ctx: DurableContext, op_id: str, name: str | None, branches: list[_Branch], shape: _Shape
+) -> BatchResult[Any]:
+    async def body(batch_ctx: DurableContext) -> BatchResult[Any]:
+        batch = _Batch(batch_ctx, op_id, branches, shape)
+        recorded = ctx.runtime.state.get(op_id)
+        if recorded is not None and recorded.replay_children:
+            return await batch.rebuild(recorded)
+        return await batch.execute()
+
+    def summary(result: BatchResult[Any]) -> str:
+        custom = shape.summary_generator(result) if shape.summary_generator else None
+        return _summary_envelope(result, shape.result_type, custom)
+
+    config = ChildConfig(serdes=shape.serdes or _BATCH_SERDES, summary_generator=summary)
+    result: BatchResult[Any] = await run_child(
+        ctx, op_id, body, name, config, sub_type=shape.sub_type
+    )
+    return result
+
+
+class _Policy:
+    """The reference SDK's completion rules for a batch of ``total`` branches."""
+
+    def __init__(self, total: int, config: CompletionConfig) -> None:
+        self.total = total
+        self.config = config
+        self.has_criteria = any(
+            value is not None
+            for value in (
+                config.min_successful,
+                config.tolerated_failure_count,
+                config.tolerated_failure_percentage,
+            )
+        )
+
+    def tolerance_exceeded(self, failed: int) -> bool:
+        config = self.config
+        if not self.has_criteria:
+            return failed > 0
+        if config.tolerated_failure_count is not None and failed > config.tolerated_failure_count:
+            return True
+        percentage = config.tolerated_failure_percentage
+        return percentage is not None and self.total > 0 and failed * 100 / self.total > percentage
+
+    def is_complete(self, succeeded: int, failed: int) -> bool:
+        if succeeded + failed >= self.total or self.tolerance_exceeded(failed):
+            return True
+        minimum = self.config.min_successful
+        return minimum is not None and succeeded >= minimum
+
+    def reason(self, succeeded: int, failed: int) -> CompletionReason:
+        if self.tolerance_exceeded(failed):
+            return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
+        if succeeded + failed >= self.total:
+            return CompletionReason.ALL_COMPLETED
+        minimum = self.config.min_successful
+        if minimum is not None and succeeded >= minimum:
+            return CompletionReason.MIN_SUCCESSFUL_REACHED
+        return CompletionReason.ALL_COMPLETED
+
+
+class _Batch:
+    """Runs (or rebuilds) the branches of one map or parallel."""
+
+    def __init__(
+        self, ctx: DurableContext, op_id: str, branches: list[_Branch], shape: _Shape
+    ) -> None:
+        self.ctx = ctx
+        self.op_id = op_id
+        self.branches = branches
+        self.shape = shape
+        self.item_serdes = shape.item_serdes or shape.serdes or EXTENDED_TYPES_SERDES
+        self.items: dict[int, BatchItem[Any]] = {}
+
+    async def execute(self) -> BatchResult[Any]:
+        policy = _Policy(len(self.branches), self.shape.completion)
+        pending = deque(self.branches)
+        running: dict[asyncio.Task[Any], tuple[_Branch, Scope]] = {}
+        limit = self.shape.max_concurrency or max(1, len(self.branches))
+        succeeded = failed = 0
+        try:
+            while not policy.is_complete(succeeded, failed):
+                while pending and len(running) < limit:
+                    branch = pending.popleft()
+                    scope = Scope(self.ctx.scope)
+                    running[asyncio.ensure_future(self.run_branch(branch, scope))] = (branch, scope)
+                    self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: running[t][0].index):
+                    branch, _scope = running.pop(task)
+                    item = self.outcome(branch, task)
+                    self.items[branch.index] = item
+                    succeeded += item.status is BatchItemStatus.SUCCEEDED
+                    failed += item.status is BatchItemStatus.FAILED
+        except BaseException:
+            await _cancel(running, orphan=False)
+            raise
+        await _cancel(running, orphan=True)
+        return self.result(policy.reason(succeeded, failed))
+
+    def outcome(self, branch: _Branch, task: asyncio.Task[Any]) -> BatchItem[Any]:
+        """Turn a finished branch task into its item; re-raise what must end the batch."""
+        error = task.exception()
+        if error is None:
+            return BatchItem(branch.index, BatchItemStatus.SUCCEEDED, task.result())
+        if isinstance(error, ExecutionError | CheckpointError) or not isinstance(error, Exception):
+            raise error
+        return BatchItem(branch.index, BatchItemStatus.FAILED, error=_branch_error(error))
+
+    async def run_branch(self, branch: _Branch, scope: Scope) -> Any:
+        branch_id = operation_id(self.op_id, branch.index)
+        runtime = self.ctx.runtime
+        if self.shape.nesting is NestingType.FLAT:
+            if runtime.state.get(branch_id) is not None:
+                raise NonDeterministicExecutionError(
+                    f"Branch {branch.name} ({branch_id}) was recorded as a CONTEXT operation but "
+                    "the code now runs it FLAT; keep nesting_type stable while executions are "
+                    "in flight.",
+                    step_id=branch_id,
+                )
+            child = DurableContext(runtime, parent_id=self.op_id, scope=scope, id_prefix=branch_id)
+            value = await call_child_func(branch.func, child)
+            payload = encode(self.item_serdes, value, branch_id, runtime.arn)
+            return decode(self.item_serdes, payload, branch_id, runtime.arn)
+        holder = DurableContext(runtime, parent_id=self.op_id, scope=scope)
+        config = ChildConfig(serdes=self.item_serdes)
+        return await run_child(
+            holder, branch_id, branch.func, branch.name, config, sub_type=self.shape.item_sub_type
+        )
+
+    async def rebuild(self, recorded: Operation) -> BatchResult[Any]:
+        """Rebuild a result too large to have been stored, from the branches' records."""
+        record = _read_summary(recorded.result)
+        if record is None:
+            return await self.execute()
+        reason, started_total, started = record
+        for branch in self.branches[:started_total]:
+            if branch.index in started:
+                self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
+                continue
+            scope = Scope(self.ctx.scope)
+            task = asyncio.ensure_future(self.run_branch(branch, scope))
+            await asyncio.wait([task])
+            self.items[branch.index] = self.outcome(branch, task)
+        return self.result(reason)
+
+    def result(self, reason: CompletionReason) -> BatchResult[Any]:
+        return BatchResult([self.items[i] for i in sorted(self.items)], reason)
+
+
+async def _cancel(running: dict[asyncio.Task[Any], tuple[_Branch, Scope]], *, orphan: bool) -> None:
+    """Cancel unfinished branches; with ``orphan``, nothing they queued is sent."""
+    for task, (_branch, scope) in running.items():
+        if orphan:
+            scope.completed = True
+        task.cancel()
+    if running:
+        await asyncio.wait(running)
+    for task in running:
+        if not task.cancelled():
+            task.exception()  # retrieved: an orphan's late error is not news
+
+
+def _branch_error(error: Exception) -> ErrorObject:
+    """The escaping error's own type, not the ChildContextError wrapper (as the reference)."""
+    if isinstance(error, DurableOperationError):
+        return ErrorObject(error.error_type, error.message, error.data, error.stack_trace)
+    return ErrorObject.from_exception(error)
+
+
+def _summary_envelope(result: BatchResult[Any], result_type: str, custom: str | None) -> str:
+    """The reference SDK's large-result summary: the completion record replay needs."""
+    started = [item.index for item in result.all if item.status is BatchItemStatus.STARTED]
+    completed = [item.index for item in result.all if item.status is not BatchItemStatus.STARTED]
+    indexes = (
+        {"startedIndexes": started}
+        if len(started) <= len(completed)
+        else {"completedIndexes": completed}
+    )
+    fields: dict[str, Any] = {
+        "type": result_type,
+        "totalCount": result.total_count,
+        "completionReason": result.completion_reason.value,
+        **indexes,
+        "startedCount": result.started_count,
+        "successCount": result.success_count,
+        "failureCount": result.failure_count,
+        "status": result.status.value,
+    }
+    if custom is not None:
+        fields["summary"] = custom
+    return json.dumps(fields)
+
+
+def _read_summary(payload: str | None) -> tuple[CompletionReason, int, frozenset[int]] | None:
+    """Parse a summary envelope; None when it holds no usable completion record."""
+    try:
+        data = json.loads(payload or "")
+        reason = CompletionReason(data["completionReason"])
+        total = int(data["totalCount"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if "startedIndexes" in data:
+        return reason, total, frozenset(data["startedIndexes"])
+    if "completedIndexes" in data:
+        return reason, total, frozenset(range(total)) - frozenset(data["completedIndexes"])
+    return None
