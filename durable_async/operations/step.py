@@ -66,7 +66,7 @@ def durable_step(func: Callable[..., Any]) -> Callable[..., StepFunc[Any]]:
 
             bound = run_sync
         bound._original_name = func.__name__
-        return cast(StepFunc[Any], bound)
+        return cast("StepFunc[Any]", bound)  # a string: no generic alias built per call
 
     bind.__name__ = func.__name__
     bind.__doc__ = func.__doc__
