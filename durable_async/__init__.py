@@ -8,10 +8,12 @@ from durable_async._context import DurableContext, StepContext
 from durable_async._execution import DurableHandler, durable_execution
 from durable_async.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from durable_async.config import (
+    CallbackConfig,
     CheckpointBatcherConfig,
     ChildConfig,
     CompletionConfig,
     Duration,
+    InvokeConfig,
     JitterStrategy,
     MapConfig,
     NestingType,
@@ -19,8 +21,15 @@ from durable_async.config import (
     ParallelConfig,
     StepConfig,
     StepSemantics,
+    WaitForCallbackConfig,
+)
+from durable_async.operations.callback import (
+    Callback,
+    WaitForCallbackContext,
+    durable_wait_for_callback,
 )
 from durable_async.operations.child import durable_with_child_context
+from durable_async.operations.condition import WaitForConditionCheckContext
 from durable_async.operations.step import durable_step
 from durable_async.retries import (
     RetryDecision,
@@ -28,11 +37,18 @@ from durable_async.retries import (
     RetryStrategyConfig,
 )
 from durable_async.serdes import ExtendedTypesSerDes, JsonSerDes, SerDes
+from durable_async.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+)
 
 __all__ = [
     "BatchItem",
     "BatchItemStatus",
     "BatchResult",
+    "Callback",
+    "CallbackConfig",
     "CheckpointBatcherConfig",
     "ChildConfig",
     "CompletionConfig",
@@ -41,6 +57,7 @@ __all__ = [
     "DurableHandler",
     "Duration",
     "ExtendedTypesSerDes",
+    "InvokeConfig",
     "JitterStrategy",
     "JsonSerDes",
     "MapConfig",
@@ -54,7 +71,14 @@ __all__ = [
     "StepConfig",
     "StepContext",
     "StepSemantics",
+    "WaitForCallbackConfig",
+    "WaitForCallbackContext",
+    "WaitForConditionCheckContext",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
+    "WaitStrategyConfig",
     "durable_execution",
     "durable_step",
+    "durable_wait_for_callback",
     "durable_with_child_context",
 ]

@@ -18,17 +18,23 @@ from durable_async._models import Operation, OperationType
 from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
 from durable_async.config import (
+    CallbackConfig,
     ChildConfig,
     Duration,
+    InvokeConfig,
     MapConfig,
     ParallelBranch,
     ParallelConfig,
     StepConfig,
+    WaitForCallbackConfig,
 )
 from durable_async.exceptions import NonDeterministicExecutionError
 
 if TYPE_CHECKING:
     from durable_async.batch import BatchResult
+    from durable_async.operations.callback import Callback, WaitForCallbackContext
+    from durable_async.operations.condition import WaitForConditionCheckContext
+    from durable_async.waits import WaitForConditionConfig
 from durable_async.service.clock import Clock
 
 __all__ = ["DurableContext", "Runtime", "StepContext"]
@@ -160,6 +166,69 @@ class DurableContext:
 
         seconds = wait_seconds(duration)
         return run_wait(self, self._ids.next_id(), seconds, name)
+
+    def create_callback(
+        self, name: str | None = None, config: CallbackConfig | None = None
+    ) -> Awaitable[Callback[Any]]:
+        """Create a callback; give its ``callback_id`` away, then ``await callback.result()``.
+
+        The answer comes through SendDurableExecutionCallbackSuccess, Failure or Heartbeat.
+        """
+        from durable_async.operations.callback import run_create_callback
+
+        return run_create_callback(self, self._ids.next_id(), name, config or CallbackConfig())
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, WaitForCallbackContext], Any],
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Awaitable[Any]:
+        """Create a callback, run ``submitter(callback_id, wctx)`` as a step, await the answer.
+
+        ``submitter`` may be sync (it runs in a worker thread) or async. Raises
+        ``CallbackTimeoutError`` or ``CallbackError`` as ``Callback.result()`` does, and
+        ``CallbackError`` when the submitter step fails.
+        """
+        from durable_async.operations.callback import run_wait_for_callback
+
+        callback_name = name or getattr(submitter, "_original_name", None)
+        return run_wait_for_callback(self, self._ids.next_id(), submitter, callback_name, config)
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any,
+        name: str | None = None,
+        config: InvokeConfig[Any, Any] | None = None,
+    ) -> Awaitable[Any]:
+        """Invoke the durable function ``function_name`` with ``payload``; return its result.
+
+        Raises ``InvokeError`` when the target fails, times out or is stopped.
+        """
+        from durable_async.operations.invoke import run_invoke
+
+        op_id = self._ids.next_id()
+        return run_invoke(self, op_id, function_name, payload, name, config or InvokeConfig())
+
+    def wait_for_condition(
+        self,
+        check: Callable[[T, WaitForConditionCheckContext], T | Awaitable[T]],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> Awaitable[T]:
+        """Poll ``check(state, context)`` until ``config.wait_strategy`` stops; return the state.
+
+        ``check`` may be sync (it runs in a worker thread) or async. Raises
+        ``WaitForConditionError`` when the check fails or the strategy runs out of attempts.
+        """
+        from durable_async.operations.condition import (
+            run_wait_for_condition,
+            validate_condition_args,
+        )
+
+        validate_condition_args(check, config)
+        return run_wait_for_condition(self, self._ids.next_id(), check, name, config)
 
     # -- for operations -------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_async.exceptions import ValidationError
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from durable_async.serdes import SerDes
 
 __all__ = [
+    "CallbackConfig",
     "CheckpointBatcherConfig",
     "ChildConfig",
     "CompletionConfig",
@@ -28,9 +29,11 @@ __all__ = [
     "ParallelBranch",
     "ParallelConfig",
     "Duration",
+    "InvokeConfig",
     "JitterStrategy",
     "StepConfig",
     "StepSemantics",
+    "WaitForCallbackConfig",
 ]
 
 
@@ -285,3 +288,59 @@ class CheckpointBatcherConfig:
                 f"max_batch_time_seconds must be between 0 and 60, "
                 f"got {self.max_batch_time_seconds}."
             )
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """How long a callback may take and how its result is read.
+
+    ``timeout`` bounds the whole wait and ``heartbeat_timeout`` the time between heartbeats; a
+    zero Duration (the default) means no limit. ``serdes`` reads the result the external system
+    sent; None hands it over as the text it is. ``sub_type`` labels the CALLBACK operation
+    (default ``Callback``).
+    """
+
+    timeout: Duration = field(default_factory=Duration)
+    heartbeat_timeout: Duration = field(default_factory=Duration)
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _validate_sub_type(self.sub_type)
+
+    @property
+    def timeout_seconds(self) -> int:
+        """Return the timeout in whole seconds (0: none)."""
+        return self.timeout.to_seconds()
+
+    @property
+    def heartbeat_timeout_seconds(self) -> int:
+        """Return the heartbeat timeout in whole seconds (0: none)."""
+        return self.heartbeat_timeout.to_seconds()
+
+
+@dataclass(frozen=True)
+class WaitForCallbackConfig(CallbackConfig):
+    """A callback's config plus the retry strategy of the step that runs the submitter.
+
+    ``serdes`` also serializes the submitter's return value; None for ``retry_strategy`` means
+    ``RetryPresets.default()``, as for any step.
+    """
+
+    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class InvokeConfig(Generic[P, R]):
+    """How a chained invoke encodes its payload and decodes the target's result.
+
+    Both SerDes default to plain JSON; ``tenant_id`` scopes the invocation to a tenant.
+    """
+
+    serdes_payload: SerDes[P] | None = None
+    serdes_result: SerDes[R] | None = None
+    tenant_id: str | None = None

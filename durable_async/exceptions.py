@@ -8,7 +8,9 @@
     ├── DurableOperationError           an operation failed (its recorded error, rebuilt)
     │   ├── StepError
     │   ├── CallbackError
-    │   │   └── CallbackTimeoutError
+    │   │   ├── CallbackTimeoutError
+    │   │   ├── CallbackExternalError  the callback's sender reported a failure
+    │   │   └── CallbackSubmitterError wait_for_callback's submitter failed
     │   ├── InvokeError
     │   ├── ChildContextError
     │   └── WaitForConditionError
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 __all__ = [
     "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
     "CallbackTimeoutError",
     "CheckpointError",
     "ChildContextError",
@@ -75,7 +79,7 @@ class DurableOperationError(DurableExecutionsError):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.error_type = error_type or type(self).__name__
+        self.error_type = error_type or f"{type(self).__module__}.{type(self).__qualname__}"
         self.data = data
         self.stack_trace = stack_trace
 
@@ -93,6 +97,14 @@ class CallbackError(DurableOperationError):
 
 class CallbackTimeoutError(CallbackError):
     """A callback timed out or missed its heartbeat."""
+
+
+class CallbackExternalError(CallbackError):
+    """The callback was completed with a failure by whoever held its id."""
+
+
+class CallbackSubmitterError(CallbackError):
+    """The submitter of a wait_for_callback failed, so the callback id was never handed out."""
 
 
 class InvokeError(DurableOperationError):

@@ -2,9 +2,9 @@
 
 Three SerDes ship with durable_async, mirroring the reference SDK:
 
-- ``JsonSerDes``: plain compact JSON (``json.dumps(value, separators=(",", ":"))``). The default
-  of :func:`serialize` and :func:`deserialize`. Text it writes for ``None``, strings, numbers,
-  booleans and lists of those is byte-for-byte what the reference SDK's default writes.
+- ``JsonSerDes``: plain JSON as ``json.dumps(value)`` writes it, byte for byte the reference
+  SDK's ``JsonSerDes`` (chained invoke payloads and results use it). The default of
+  :func:`serialize` and :func:`deserialize`.
 - ``ExtendedTypesSerDes`` (alias ``ExtendedTypeSerDes``, the reference's name): the reference's
   envelope format. ``None``, ``str``, ``int``, ``float``, ``bool`` and lists holding only those
   are plain compact JSON; anything else is ``{"t": <tag>, "v": <value>}`` with nested values
@@ -84,11 +84,11 @@ class SerDes(ABC, Generic[T]):
 
 
 class JsonSerDes(SerDes[T]):
-    """Plain compact JSON."""
+    """Plain JSON, written exactly as the reference SDK's JsonSerDes writes it."""
 
     def serialize(self, value: T, serdes_context: SerDesContext) -> str:
         """Return ``value`` as compact JSON."""
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value)
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
         """Parse ``data`` as JSON."""

@@ -380,7 +380,7 @@ async def test_branch_results_use_item_serdes(harness: Harness, width: int) -> N
     assert json.loads(result["Result"]) == list(range(width))
     ops = await _operations(harness, result)
     items = [op for op in ops if op.get("SubType") == "MapIteration"]
-    assert {op["ContextDetails"]["Result"] for op in items} == {'{"v":0}', '{"v":1}', '{"v":2}'}
+    assert {op["ContextDetails"]["Result"] for op in items} == {'{"v": 0}', '{"v": 1}', '{"v": 2}'}
     assert (
         CompletionReason.ALL_COMPLETED.value
         in next(op for op in ops if op.get("SubType") == "Map")["ContextDetails"]["Result"]
