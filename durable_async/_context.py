@@ -55,6 +55,11 @@ class Runtime:
     activity: Activity
     clock: Clock
 
+    async def send(self, update: dict[str, Any], *, scope: Scope | None = None) -> None:
+        """Checkpoint ``update`` and wait for it; the wait counts as progress, not idleness."""
+        with self.activity.busy():
+            await self.checkpointer.send(update, scope=scope)
+
 
 class StepContext:
     """What a step's function receives: its attempt number (1-based) and a logger."""

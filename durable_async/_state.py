@@ -62,12 +62,20 @@ class Activity:
     @contextmanager
     def busy(self) -> Iterator[None]:
         """Count the enclosed work as progress, so the invocation does not suspend under it."""
-        self._active += 1
+        self.hold()
         try:
             yield
         finally:
-            self._active -= 1
-            self._check_idle()
+            self.release()
+
+    def hold(self) -> None:
+        """Count one unit of progress until ``release`` (for work that spans tasks)."""
+        self._active += 1
+
+    def release(self) -> None:
+        """End one unit of progress started by ``hold``."""
+        self._active -= 1
+        self._check_idle()
 
     def arm(self) -> asyncio.Future[None]:
         """Return a future that resolves when nothing is busy and somebody is parked."""

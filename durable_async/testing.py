@@ -3,12 +3,19 @@
 ::
 
     async with DurableTestRunner(handler, skip_time=True) as runner:
+        runner.register_durable_function("pricing-fn", pricing_handler)
         result = await runner.run(input={"id": "o-1"}, timeout=30)
         assert result.status is ExecutionStatus.SUCCEEDED
+
+        arn = await runner.start(input={"id": "o-2"})
+        callback_id = await runner.wait_for_callback(arn, name="approval")
+        await runner.send_callback_success(callback_id, {"ok": True})
+        result = await runner.wait_for_result(arn)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import dataclass, field
@@ -19,7 +26,7 @@ from durable_async._execution import DurableHandler
 from durable_async._models import ErrorObject, Operation, OperationType
 from durable_async.service.local.clock import RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
-from durable_async.service.local.runner import LocalRunner
+from durable_async.service.local.runner import LocalRunner, PlainFunction
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
 __all__ = ["DurableTestResult", "DurableTestRunner", "ExecutionStatus"]
@@ -64,6 +71,22 @@ class DurableTestResult:
         """Return the child context named ``name``."""
         return self._get(OperationType.CONTEXT, name)
 
+    def get_invoke(self, name: str) -> Operation:
+        """Return the chained invoke named ``name``."""
+        return self._get(OperationType.CHAINED_INVOKE, name)
+
+    def get_invoked_execution_arn(self, name: str) -> str:
+        """Return the ARN of the durable execution the chained invoke ``name`` started."""
+        op_id = self.get_invoke(name).id
+        for event in self.history:
+            details = event.get("ChainedInvokeStartedDetails") or {}
+            if event.get("Id") == op_id and "DurableExecutionArn" in details:
+                return str(details["DurableExecutionArn"])
+        raise KeyError(
+            f"The chained invoke {name!r} started no durable execution; its target is a plain "
+            "function or could not be found."
+        )
+
     def _get(self, op_type: OperationType, name: str) -> Operation:
         for op in self.operations:
             if op.type is op_type and op.name == name:
@@ -78,8 +101,11 @@ class DurableTestRunner:
     """Runs one durable handler (and any you register) on an embedded local service.
 
     ``store`` is ``"memory"`` (the default), a path to a SQLite file, or a Store. With
-    ``skip_time=True`` waits, retry delays and timeouts complete without sleeping.
-    ``checkpoint_latency`` adds that many seconds to every checkpoint call.
+    ``skip_time=True`` waits, retry delays and timeouts complete without sleeping, in the
+    order the wall clock would complete them: virtual time jumps to the next deadline whenever
+    nothing else is running, so a test that answers a callback with a timeout should do so
+    right after :meth:`wait_for_callback` returns. ``checkpoint_latency`` adds that many seconds
+    to every checkpoint call.
     """
 
     def __init__(
@@ -120,6 +146,14 @@ class DurableTestRunner:
 
         self._runner.register(name, invoke)
 
+    def register_function(self, name: str, fn: PlainFunction) -> None:
+        """Make the plain function ``fn`` invocable as ``name`` (``ctx.invoke`` runs it once).
+
+        ``fn(payload)`` gets the decoded payload, sync or async; its return value is the
+        invoke's result and an exception it raises fails the invoke.
+        """
+        self._runner.register_function(name, fn)
+
     async def run(
         self, input: Any = None, *, timeout: float = 30, name: str | None = None
     ) -> DurableTestResult:
@@ -136,6 +170,50 @@ class DurableTestRunner:
         await self._runner.wait_for_result(arn, timeout=timeout)
         return await self.describe(arn)
 
+    async def wait_for_callback(
+        self, arn: str, name: str | None = None, timeout: float = 30
+    ) -> str:
+        """Wait until a callback of the execution waits for its result; return its callback id.
+
+        With ``name``, only a callback whose own name, or whose enclosing
+        ``wait_for_callback``'s name, is ``name`` counts. TimeoutError after ``timeout``
+        seconds; LookupError when the execution ends first.
+        """
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await self._callback_id(arn, name)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            what = "a callback" if name is None else f"a callback named {name!r}"
+            raise TimeoutError(
+                f"Execution {arn} started no {what} within {timeout} s; check the name, or "
+                "pass a longer timeout."
+            ) from exc
+
+    async def send_callback_success(self, callback_id: str, payload: Any = None) -> None:
+        """Complete the callback with ``payload``: bytes and str as they are, else as JSON."""
+        if isinstance(payload, bytes):
+            result = payload.decode()
+        elif isinstance(payload, str):
+            result = payload
+        else:
+            result = json.dumps(payload)
+        await self.service.send_callback_success(callback_id, result)
+
+    async def send_callback_failure(
+        self,
+        callback_id: str,
+        error: ErrorObject | dict[str, Any] | str | BaseException | None = None,
+    ) -> None:
+        """Fail the callback with ``error``: an ErrorObject, its dict, a message or an exception."""
+        await self.service.send_callback_failure(callback_id, _error_wire(error))
+
+    async def send_callback_heartbeat(self, callback_id: str) -> None:
+        """Tell the callback its caller is still working, pushing its heartbeat deadline."""
+        await self.service.send_callback_heartbeat(callback_id)
+
     async def describe(self, arn: str) -> DurableTestResult:
         """Describe the execution as recorded now."""
         service = self.service
@@ -151,6 +229,45 @@ class DurableTestRunner:
             checkpoint_calls=await service.checkpoint_calls(arn),
             history=(await service.get_history(arn))["Events"],
         )
+
+    async def _callback_id(self, arn: str, name: str | None) -> str:
+        while True:
+            changed = self.service.watch(arn)
+            operations = await self.service.list_operations(arn)
+            found = _waiting_callback(operations, name)
+            if found is not None:
+                return found
+            if (await self.service.describe_execution(arn))["Status"] != "RUNNING":
+                what = "callback" if name is None else f"callback named {name!r}"
+                raise LookupError(f"Execution {arn} ended without a waiting {what}.")
+            await changed.wait()
+
+
+def _waiting_callback(operations: list[dict[str, Any]], name: str | None) -> str | None:
+    """Return the id of the first started callback named ``name``, or whose wait is."""
+    waits = {
+        op["Id"]: op.get("Name")
+        for op in operations
+        if op["Type"] == "CONTEXT" and op.get("SubType") == "WaitForCallback"
+    }
+    for op in operations:
+        if op["Type"] != "CALLBACK" or op["Status"] != "STARTED":
+            continue
+        if name is None or name in (op.get("Name"), waits.get(op.get("ParentId", ""))):
+            return str(op["CallbackDetails"]["CallbackId"])
+    return None
+
+
+def _error_wire(
+    error: ErrorObject | dict[str, Any] | str | BaseException | None,
+) -> dict[str, Any] | None:
+    if error is None or isinstance(error, dict):
+        return error
+    if isinstance(error, ErrorObject):
+        return error.to_wire()
+    if isinstance(error, BaseException):
+        return ErrorObject.from_exception(error).to_wire()
+    return {"ErrorMessage": error}
 
 
 def _make_store(store: str | os.PathLike[str] | Store) -> Store:

@@ -117,7 +117,9 @@ async def test_first_successful_returns_after_one_and_cancels_the_rest(harness: 
         return await ctx.step(lambda _: "quick", name="quick-step")
 
     async def slow(ctx: DurableContext) -> str:
-        await ctx.wait(Duration.from_seconds(30), name="slow-wait")
+        # A callback nobody completes: the branch stays parked whatever the clock does.
+        callback = await ctx.create_callback(name="never-answered")
+        await callback.result()
         return await ctx.step(lambda _: "slow", name="slow-step")
 
     @durable_execution
@@ -338,7 +340,9 @@ async def test_300_branches_waking_together_share_one_refresh(harness: Harness) 
     calls = harness.recorder.calls
     updates = sum(len(call) for call in calls)
     assert len([call for call in calls if not call]) <= 1
-    assert len(calls) <= math.ceil(updates / 250) + 4
+    # Full batches, the partial ones where the three phases (start, wait, finish) meet, and
+    # at most one refresh: 300 separate refreshes would blow far past this.
+    assert len(calls) <= math.ceil(updates / 250) + 5
 
 
 async def test_min_successful_above_the_item_count_is_rejected() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from durable_async import DurableContext, Duration, durable_execution
+from durable_async._execution import DurableHandler
+from durable_async._models import ErrorObject
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.store import SqliteStore
 from durable_async.testing import DurableTestRunner, ExecutionStatus
@@ -100,3 +104,221 @@ async def test_run_times_out_with_a_clear_error() -> None:
     async with DurableTestRunner(long_wait, skip_time=False) as runner:
         with pytest.raises(TimeoutError, match="did not end within"):
             await runner.run(timeout=0.5)
+
+
+# Callbacks and chained invokes, driven by handlers that speak the wire protocol themselves.
+
+Wire = dict[str, Any]
+RawBody = Callable[[Wire, LocalDurableService], Awaitable[Wire]]
+
+
+class RawHandler(DurableHandler):
+    """A durable handler whose invocations are hand-written checkpoints, not SDK operations."""
+
+    def __init__(self, name: str, body: RawBody) -> None:
+        async def placeholder(event: Any, ctx: DurableContext) -> None:
+            """Never runs: invoke is replaced."""
+
+        placeholder.__name__ = name
+        super().__init__(placeholder)
+        self.body = body
+
+    async def invoke(self, event: Wire, *, service: Any = None, clock: Any = None) -> Wire:
+        return await self.body(event, service)
+
+
+def ops_of(event: Wire) -> dict[str, Wire]:
+    """Return the invocation's operations by id."""
+    return {op["Id"]: op for op in event["InitialExecutionState"]["Operations"]}
+
+
+async def approval(event: Wire, service: LocalDurableService) -> Wire:
+    """A wait_for_callback named "approval" by hand: a context holding one callback."""
+    return await approval_within(
+        event, service, {"TimeoutSeconds": 3600, "HeartbeatTimeoutSeconds": 600}
+    )
+
+
+async def approval_forever(event: Wire, service: LocalDurableService) -> Wire:
+    """The same wait_for_callback with no timeouts, so skipping time cannot end it."""
+    return await approval_within(event, service, {})
+
+
+async def approval_within(event: Wire, service: LocalDurableService, options: Wire) -> Wire:
+    """A wait_for_callback named "approval" whose callback has these CallbackOptions."""
+    ops = ops_of(event)
+    if "wfc" not in ops:
+        updates = [
+            {"Id": "wfc", "Type": "CONTEXT", "SubType": "WaitForCallback", "Action": "START"}
+            | {"Name": "approval"},
+            {"Id": "cb", "Type": "CALLBACK", "Action": "START", "ParentId": "wfc"}
+            | {"Name": "approval create callback id", "CallbackOptions": options},
+        ]
+        await service.checkpoint(event["DurableExecutionArn"], event["CheckpointToken"], updates)
+        return {"Status": "PENDING"}
+    callback = ops["cb"]
+    if callback["Status"] == "STARTED":
+        return {"Status": "PENDING"}
+    if callback["Status"] == "SUCCEEDED":
+        return {"Status": "SUCCEEDED", "Result": callback["CallbackDetails"].get("Result")}
+    return {"Status": "FAILED", "Error": callback["CallbackDetails"]["Error"]}
+
+
+@pytest.mark.parametrize("name", [None, "approval", "approval create callback id"])
+async def test_wait_for_callback_finds_it_by_its_name_or_its_waits(name: str | None) -> None:
+    """The callback is found by its own name, its wait_for_callback's name, or any name."""
+    async with DurableTestRunner(RawHandler("approve", approval)) as runner:
+        arn = await runner.start(input={"order": 1})
+        callback_id = await runner.wait_for_callback(arn, name=name, timeout=10)
+        await runner.send_callback_success(callback_id, {"ok": True})
+        result = await runner.wait_for_result(arn, timeout=10)
+    assert result.status is ExecutionStatus.SUCCEEDED
+    assert result.result == {"ok": True}
+    assert result.get_callback("approval create callback id").callback_id == callback_id
+
+
+@pytest.mark.parametrize(
+    ("payload", "recorded"),
+    [
+        pytest.param(b'"as bytes"', '"as bytes"', id="bytes"),
+        pytest.param('{"a": 1}', '{"a": 1}', id="str"),
+        pytest.param([1, "two"], '[1, "two"]', id="json"),
+        pytest.param(None, "null", id="none"),
+    ],
+)
+async def test_send_callback_success_sends_text_as_is_and_encodes_the_rest(
+    payload: Any, recorded: str
+) -> None:
+    """bytes and str go as they are; any other value is JSON-encoded."""
+    async with DurableTestRunner(RawHandler("approve", approval)) as runner:
+        arn = await runner.start()
+        await runner.send_callback_success(await runner.wait_for_callback(arn), payload)
+        result = await runner.wait_for_result(arn, timeout=10)
+    assert result.get_callback("approval create callback id").result == recorded
+
+
+@pytest.mark.parametrize(
+    ("error", "recorded"),
+    [
+        pytest.param(
+            ErrorObject("Declined", "No budget."), ErrorObject("Declined", "No budget."), id="obj"
+        ),
+        pytest.param(
+            {"ErrorType": "Declined", "ErrorMessage": "No."},
+            ErrorObject("Declined", "No."),
+            id="dict",
+        ),
+        pytest.param("Not today.", ErrorObject(None, "Not today."), id="str"),
+        pytest.param(PermissionError("denied"), ErrorObject("PermissionError", "denied"), id="exc"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+async def test_send_callback_failure_accepts_every_error_form(
+    error: Any, recorded: ErrorObject | None
+) -> None:
+    """An ErrorObject, its dict, a message or an exception becomes the callback's error."""
+    async with DurableTestRunner(RawHandler("approve", approval)) as runner:
+        arn = await runner.start()
+        await runner.send_callback_failure(await runner.wait_for_callback(arn), error)
+        result = await runner.wait_for_result(arn, timeout=10)
+    callback = result.get_callback("approval create callback id")
+    assert callback.status.value == "FAILED"
+    assert callback.error == recorded
+
+
+async def test_send_callback_heartbeat_pushes_the_deadline() -> None:
+    """A heartbeat moves the callback's heartbeat deadline a full heartbeat timeout on."""
+    async with DurableTestRunner(RawHandler("approve", approval)) as runner:
+        arn = await runner.start()
+        callback_id = await runner.wait_for_callback(arn)
+        sent_at = runner.service.clock.now()
+        await runner.send_callback_heartbeat(callback_id)
+        after = await runner.service.next_wakeup(arn)
+        await runner.send_callback_success(callback_id, "1")
+        result = await runner.wait_for_result(arn, timeout=10)
+    assert after == pytest.approx(sent_at + 600, abs=0.001)
+    assert result.result == 1
+
+
+async def test_wait_for_callback_reports_an_execution_that_ended_without_one() -> None:
+    """Waiting for a callback of an execution that ended without one raises LookupError."""
+
+    async def no_callback(event: Wire, service: LocalDurableService) -> Wire:
+        return {"Status": "SUCCEEDED", "Result": "1"}
+
+    async with DurableTestRunner(RawHandler("plain", no_callback)) as runner:
+        arn = await runner.start()
+        with pytest.raises(LookupError, match="ended without a waiting callback"):
+            await runner.wait_for_callback(arn, timeout=10)
+
+
+async def test_wait_for_callback_is_bounded() -> None:
+    """A callback that never appears under that name raises TimeoutError naming it."""
+    async with DurableTestRunner(RawHandler("approve", approval_forever)) as runner:
+        arn = await runner.start()
+        await runner.wait_for_callback(arn)
+        with pytest.raises(TimeoutError, match=r"a callback named 'refund' within 0\.1 s"):
+            await runner.wait_for_callback(arn, name="refund", timeout=0.1)
+
+
+@durable_execution
+async def pricing(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    total = await ctx.step(lambda _: sum(event["lines"]), name="sum")
+    await ctx.wait(Duration.from_seconds(5), name="settle")
+    return {"total": total}
+
+
+def invoking(*starts: Wire) -> RawBody:
+    """Return a raw handler body that starts these chained invokes and returns their details."""
+
+    async def body(event: Wire, service: LocalDurableService) -> Wire:
+        ops = ops_of(event)
+        new = [start for start in starts if start["Id"] not in ops]
+        if new:
+            arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
+            response = await service.checkpoint(arn, token, new)
+            ops.update({op["Id"]: op for op in response["NewExecutionState"]["Operations"]})
+        mine = [ops[start["Id"]] for start in starts]
+        if any(op["Status"] == "STARTED" for op in mine):
+            return {"Status": "PENDING"}
+        details = {op["Name"]: op["ChainedInvokeDetails"] for op in mine}
+        return {"Status": "SUCCEEDED", "Result": json.dumps(details)}
+
+    return body
+
+
+def chained(op_id: str, function_name: str, payload: Any) -> Wire:
+    """Return a CHAINED_INVOKE START update named after its id."""
+    return {
+        "Id": op_id,
+        "Type": "CHAINED_INVOKE",
+        "Action": "START",
+        "Name": op_id,
+        "Payload": json.dumps(payload),
+        "ChainedInvokeOptions": {"FunctionName": function_name},
+    }
+
+
+async def test_chained_invokes_of_registered_functions() -> None:
+    """A durable target runs as its own execution and a plain one runs once; both results land."""
+    starts = (chained("quote", "pricing", {"lines": [2, 3]}), chained("tax", "tax", {"net": 10}))
+    taxed: list[Any] = []
+
+    def tax(payload: Any) -> Any:
+        taxed.append(payload)
+        return payload["net"] // 10
+
+    async with DurableTestRunner(RawHandler("checkout", invoking(*starts))) as runner:
+        runner.register_durable_function("pricing", pricing)
+        runner.register_function("tax", tax)
+        result = await runner.run(timeout=10)
+        child_arn = result.get_invoked_execution_arn("quote")
+        child = await runner.describe(child_arn)
+    assert result.result == {"quote": {"Result": '{"total": 5}'}, "tax": {"Result": "1"}}
+    assert result.get_invoke("quote").result == '{"total": 5}'
+    assert result.get_invoke("tax").status.value == "SUCCEEDED"
+    assert (child.status, child.result) == (ExecutionStatus.SUCCEEDED, {"total": 5})
+    assert child.get_wait("settle").status.value == "SUCCEEDED"
+    assert taxed == [{"net": 10}]
+    with pytest.raises(KeyError, match="plain function"):
+        result.get_invoked_execution_arn("tax")

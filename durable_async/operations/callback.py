@@ -139,8 +139,7 @@ async def run_create_callback(
                 },
             ),
         )
-        with runtime.activity.busy():
-            await runtime.checkpointer.send(update, scope=ctx.scope)
+        await runtime.send(update, scope=ctx.scope)
         op = runtime.state.get(op_id)
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")

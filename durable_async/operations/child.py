@@ -125,14 +125,14 @@ class _Child:
             payload=payload,
             options=("ContextOptions", {"ReplayChildren": replay_children}),
         )
-        await self.ctx.runtime.checkpointer.send(update, scope=self.ctx.scope)
+        await self.ctx.runtime.send(update, scope=self.ctx.scope)
         return result
 
     async def fail(self, op: Operation | None, exc: Exception) -> None:
         error = ErrorObject.from_exception(exc)
         if op is None or not op.replay_children:
             update = self.update(OperationAction.FAIL, error=error)
-            await self.ctx.runtime.checkpointer.send(update, scope=self.ctx.scope)
+            await self.ctx.runtime.send(update, scope=self.ctx.scope)
         raise _child_error(error) from exc
 
     def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:

@@ -210,6 +210,7 @@ class _Batch:
         self.shape = shape
         self.item_serdes = shape.item_serdes or shape.serdes or EXTENDED_TYPES_SERDES
         self.items: dict[int, BatchItem[Any]] = {}
+        self.held: set[int] = set()
 
     async def execute(self) -> BatchResult[Any]:
         policy = _Policy(len(self.branches), self.shape.completion)
@@ -222,20 +223,53 @@ class _Batch:
                 while pending and len(running) < limit:
                     branch = pending.popleft()
                     scope = Scope(self.ctx.scope)
-                    running[asyncio.ensure_future(self.run_branch(branch, scope))] = (branch, scope)
+                    running[asyncio.ensure_future(self.run_held(branch, scope))] = (branch, scope)
                     self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in sorted(done, key=lambda t: running[t][0].index):
                     branch, _scope = running.pop(task)
+                    self.release(branch)
                     item = self.outcome(branch, task)
                     self.items[branch.index] = item
                     succeeded += item.status is BatchItemStatus.SUCCEEDED
                     failed += item.status is BatchItemStatus.FAILED
         except BaseException:
-            await _cancel(running, orphan=False)
+            await self.cancel(running, orphan=False)
             raise
-        await _cancel(running, orphan=True)
+        await self.cancel(running, orphan=True)
         return self.result(policy.reason(succeeded, failed))
+
+    async def run_held(self, branch: _Branch, scope: Scope) -> Any:
+        """Run the branch; once it ends, hold the invocation busy until its outcome is read.
+
+        Without the hold, the loop turn between a branch finishing and the coordinator acting
+        on it looks idle, and the invocation could suspend a batch that is already complete.
+        """
+        try:
+            return await self.run_branch(branch, scope)
+        finally:
+            self.ctx.runtime.activity.hold()
+            self.held.add(branch.index)
+
+    def release(self, branch: _Branch) -> None:
+        if branch.index in self.held:
+            self.held.discard(branch.index)
+            self.ctx.runtime.activity.release()
+
+    async def cancel(
+        self, running: dict[asyncio.Task[Any], tuple[_Branch, Scope]], *, orphan: bool
+    ) -> None:
+        """Cancel unfinished branches; with ``orphan``, nothing they queued is sent."""
+        for task, (_branch, scope) in running.items():
+            if orphan:
+                scope.completed = True
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        for task, (branch, _scope) in running.items():
+            self.release(branch)
+            if not task.cancelled():
+                task.exception()  # retrieved: an orphan's late error is not news
 
     def outcome(self, branch: _Branch, task: asyncio.Task[Any]) -> BatchItem[Any]:
         """Turn a finished branch task into its item; re-raise what must end the batch."""
@@ -277,27 +311,14 @@ class _Batch:
             if branch.index in started:
                 self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
                 continue
-            scope = Scope(self.ctx.scope)
-            task = asyncio.ensure_future(self.run_branch(branch, scope))
+            task = asyncio.ensure_future(self.run_held(branch, Scope(self.ctx.scope)))
             await asyncio.wait([task])
+            self.release(branch)
             self.items[branch.index] = self.outcome(branch, task)
         return self.result(reason)
 
     def result(self, reason: CompletionReason) -> BatchResult[Any]:
         return BatchResult([self.items[i] for i in sorted(self.items)], reason)
-
-
-async def _cancel(running: dict[asyncio.Task[Any], tuple[_Branch, Scope]], *, orphan: bool) -> None:
-    """Cancel unfinished branches; with ``orphan``, nothing they queued is sent."""
-    for task, (_branch, scope) in running.items():
-        if orphan:
-            scope.completed = True
-        task.cancel()
-    if running:
-        await asyncio.wait(running)
-    for task in running:
-        if not task.cancelled():
-            task.exception()  # retrieved: an orphan's late error is not news
 
 
 def _branch_error(error: Exception) -> ErrorObject:

@@ -173,7 +173,7 @@ class _Condition:
         return state.get(self.op_id)
 
     async def send(self, update: dict[str, Any]) -> None:
-        await self.runtime.checkpointer.send(update, scope=self.ctx.scope)
+        await self.runtime.send(update, scope=self.ctx.scope)
 
     def encode(self, value: Any) -> str:
         return serialize(self.serdes, value, self.op_id, self.runtime.arn)

@@ -68,8 +68,7 @@ async def run_invoke(
             payload=text,
             options=("ChainedInvokeOptions", options),
         )
-        with runtime.activity.busy():
-            await runtime.checkpointer.send(update, scope=ctx.scope)
+        await runtime.send(update, scope=ctx.scope)
 
     def finished() -> bool:
         current = runtime.state.get(op_id)

@@ -133,11 +133,10 @@ class _Step:
             return await self.handle_failure(interrupted, op.attempt + 1)
         if op is None or op.status is not OperationStatus.STARTED:
             start = self.update(OperationAction.START)
-            checkpointer = self.runtime.checkpointer
             if at_most_once:
-                await checkpointer.send(start, scope=self.ctx.scope)
+                await self.runtime.send(start, scope=self.ctx.scope)
             else:
-                checkpointer.enqueue(start, scope=self.ctx.scope)
+                self.runtime.checkpointer.enqueue(start, scope=self.ctx.scope)
         attempt = (op.attempt if op is not None else 0) + 1
         try:
             value = await self.call(attempt)
@@ -151,7 +150,7 @@ class _Step:
             return await self.handle_failure(exc, attempt, retry=False)
         except Exception as exc:
             return await self.handle_failure(exc, attempt)
-        await self.runtime.checkpointer.send(
+        await self.runtime.send(
             self.update(OperationAction.SUCCEED, payload=payload), scope=self.ctx.scope
         )
         return result
@@ -170,7 +169,6 @@ class _Step:
         """Record RETRY (and return ``_RETRY``) or FAIL (and raise StepError)."""
         strategy = self.config.retry_strategy or _DEFAULT_RETRY
         error_object = ErrorObject.from_exception(error)
-        checkpointer = self.runtime.checkpointer
         if retry and (decision := strategy(error, attempt)).should_retry:
             delay = max(1, decision.delay_seconds)
             update = self.update(
@@ -178,9 +176,9 @@ class _Step:
                 error=error_object,
                 options=("StepOptions", {"NextAttemptDelaySeconds": delay}),
             )
-            await checkpointer.send(update, scope=self.ctx.scope)
+            await self.runtime.send(update, scope=self.ctx.scope)
             return _RETRY
-        await checkpointer.send(
+        await self.runtime.send(
             self.update(OperationAction.FAIL, error=error_object), scope=self.ctx.scope
         )
         raise _step_error(error_object) from error

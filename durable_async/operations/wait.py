@@ -44,8 +44,7 @@ async def run_wait(ctx: DurableContext, op_id: str, seconds: int, name: str | No
             sub_type=OperationSubType.WAIT,
             options=("WaitOptions", {"WaitSeconds": seconds}),
         )
-        with runtime.activity.busy():
-            await runtime.checkpointer.send(update, scope=ctx.scope)
+        await runtime.send(update, scope=ctx.scope)
         op = runtime.state.get(op_id)
     end_ms = op.scheduled_end_timestamp if op is not None else None
     resume_at = end_ms / 1000 if end_ms is not None else runtime.clock.now() + seconds

@@ -383,18 +383,32 @@ async def test_stop_records_the_error_and_returns_its_time(
     assert again.value.response["Error"]["Code"] == "ResourceConflictException"
 
 
-@pytest.mark.skipif(
-    hasattr(LocalDurableService, "send_callback_success"),
-    reason="the engine handles callbacks now",
-)
-async def test_callbacks_answer_not_implemented(lambda_client: Any) -> None:
-    """Callback APIs answer 501 NotImplementedException while the engine lacks callbacks."""
-    with pytest.raises(ClientError) as caught:
-        await lambda_client.send_durable_execution_callback_success(CallbackId="abc", Result=b"1")
+async def test_callbacks_complete_over_http(
+    engine: LocalDurableService, lambda_client: Any
+) -> None:
+    """botocore's callback calls complete callbacks; an unknown or finished one is refused."""
+    arn, token = await begin(engine)
+    starts = [{"Id": f"cb{i}", "Type": "CALLBACK", "Action": "START"} for i in (1, 2)]
+    response = await engine.checkpoint(arn, token, starts)
+    first, second = (
+        op["CallbackDetails"]["CallbackId"] for op in response["NewExecutionState"]["Operations"]
+    )
+    await lambda_client.send_durable_execution_callback_heartbeat(CallbackId=first)
+    await lambda_client.send_durable_execution_callback_success(CallbackId=first, Result=b'"ok"')
+    error = {"ErrorType": "Declined", "ErrorMessage": "No."}
+    await lambda_client.send_durable_execution_callback_failure(CallbackId=second, Error=error)
+    with pytest.raises(ClientError) as again:
+        await lambda_client.send_durable_execution_callback_success(CallbackId=first, Result=b"1")
+    with pytest.raises(ClientError) as unknown:
+        await lambda_client.send_durable_execution_callback_heartbeat(CallbackId="bm90LWFuLWlk")
 
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
-    assert caught.value.response["Error"]["Code"] == "NotImplementedException"
-    assert "SendDurableExecutionCallbackSuccess" in caught.value.response["Error"]["Message"]
+    ops = {op["Id"]: op for op in await engine.list_operations(arn)}
+    assert (ops["cb1"]["Status"], ops["cb1"]["CallbackDetails"]["Result"]) == ("SUCCEEDED", '"ok"')
+    assert (ops["cb2"]["Status"], ops["cb2"]["CallbackDetails"]["Error"]) == ("FAILED", error)
+    assert again.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "already completed" in again.value.response["Error"]["Message"]
+    assert unknown.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert unknown.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 class CallbackEngine(LocalDurableService):

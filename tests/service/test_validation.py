@@ -49,11 +49,47 @@ CASES = [
         [], [update(EXECUTION, "EXECUTION", "START")], "does not support", id="exec-start"
     ),
     pytest.param(
-        [],
-        [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "f"})],
-        "does not support",
-        id="chained-invoke-not-yet",
+        [], [update("i1", "CHAINED_INVOKE", "SUCCEED")], "does not support", id="invoke-succeed"
     ),
+    pytest.param([], [update("i1", "CHAINED_INVOKE", "START")], "without", id="invoke-no-options"),
+    pytest.param(
+        [],
+        [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "a b"})],
+        "not a function name",
+        id="invoke-bad-name",
+    ),
+    pytest.param(
+        [],
+        [
+            update(
+                "i1",
+                "CHAINED_INVOKE",
+                "START",
+                ChainedInvokeOptions={"FunctionName": "f", "TenantId": "#"},
+            )
+        ],
+        "TenantId",
+        id="invoke-bad-tenant",
+    ),
+    pytest.param(
+        [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "f"})],
+        [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "f"})],
+        "already exists",
+        id="invoke-twice",
+    ),
+    pytest.param(
+        [],
+        [update("c1", "CALLBACK", "START", CallbackOptions={"TimeoutSeconds": -1})],
+        "TimeoutSeconds",
+        id="callback-negative-timeout",
+    ),
+    pytest.param(
+        [],
+        [update("c1", "CALLBACK", "START", CallbackOptions={"HeartbeatTimeoutSeconds": "9"})],
+        "HeartbeatTimeoutSeconds",
+        id="callback-text-heartbeat",
+    ),
+    pytest.param([], [update("c1", "CALLBACK", "SUCCEED")], "does not support", id="cb-succeed"),
     pytest.param(
         [], [step("s1", "SUCCEED", Error=ERROR)], "SUCCEED sends only", id="succeed-error"
     ),

@@ -4,17 +4,18 @@ It speaks the Lambda durable functions wire protocol as JSON-shaped dicts, like 
 service, and never imports the SDK core:
 
 * :class:`LocalDurableService` - the engine: validates and applies checkpoints, completes
-  timers, records history (``engine``);
+  timers and callbacks, records chained invokes and history (``engine``);
 * :class:`SqliteStore` (default, survives restarts) and :class:`MemoryStore` (``store``);
-* :class:`LocalRunner` - invokes handlers until their executions end (``runner``);
-* :class:`RealClock` and :class:`SkipClock`, which skips waiting (``clock``).
+* :class:`LocalRunner` - invokes handlers until their executions end, and runs the targets
+  of their chained invokes (``runner``);
+* :class:`RealClock` and :class:`SkipClock`, which skips waiting in deadline order (``clock``).
 """
 
 from __future__ import annotations
 
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
-from durable_async.service.local.runner import Invoker, LocalRunner
+from durable_async.service.local.runner import Invoker, LocalRunner, PlainFunction
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LocalDurableService",
     "LocalRunner",
     "MemoryStore",
+    "PlainFunction",
     "RealClock",
     "SkipClock",
     "SqliteStore",

@@ -1,78 +1,28 @@
-"""Applying one checkpoint call: a working set of operations, and a handler per Type and Action.
+"""Applying one checkpoint call: a handler per Type and Action, and the timers due with it.
 
-``HANDLERS[Type][Action]`` is the whole dispatch table; a new operation type (CHAINED_INVOKE)
-is one more entry. A handler checks the transition against the operation's current state and
-raises ``invalid(...)`` without side effects outside the :class:`Batch`, which the engine only
-commits when every update of the call applied.
+``HANDLERS[Type][Action]`` is the whole dispatch table; callbacks and chained invokes live in
+their own modules (``_callbacks``, ``_invokes``). A handler checks the transition against the
+operation's current state and raises ``invalid(...)`` without side effects outside the
+:class:`Batch`, which the engine only commits when every update of the call applied.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from durable_async.service.local._history import (
-    error_block,
-    make_event,
-    result_block,
-    retry_block,
+from durable_async.service.local import _callbacks, _invokes
+from durable_async.service.local._batch import (
+    Batch,
+    Handler,
+    outcome,
+    require,
+    require_new,
+    set_field,
 )
-from durable_async.service.local._model import (
-    Changes,
-    Json,
-    OperationRow,
-    Snapshot,
-    dumps,
-    error_object,
-    invalid,
-)
+from durable_async.service.local._history import error_block, result_block, retry_block
+from durable_async.service.local._model import Json, OperationRow, error_object, invalid
 
 __all__ = ["HANDLERS", "Batch", "apply_update", "finish_execution", "fire_due", "settle_output"]
-
-
-class Batch:
-    """The operations one call reads and changes, the events it adds, and the time it runs at."""
-
-    def __init__(self, snapshot: Snapshot, now_ms: int) -> None:
-        self.execution = snapshot.execution
-        self.ops = snapshot.operations
-        self.now_ms = now_ms
-        self.changed: dict[str, OperationRow] = {}
-        self.events: list[Json] = []
-
-    def create(self, update: Json, status: str) -> OperationRow:
-        """Record a new operation from ``update`` with ``status``."""
-        data: Json = {"Id": update["Id"], "Type": update["Type"]}
-        data.update({k: update[k] for k in ("ParentId", "Name", "SubType") if update.get(k)})
-        data.update({"Status": status, "StartTimestamp": self.now_ms})
-        row = OperationRow(update["Id"], self.execution.op_count, 0, data)
-        self.execution.op_count += 1
-        self.ops[row.id] = row
-        self.touch(row)
-        return row
-
-    def touch(self, row: OperationRow) -> None:
-        """Mark ``row`` changed by this call."""
-        self.execution.op_seq += 1
-        row.seq = self.execution.op_seq
-        self.changed[row.id] = row
-
-    def end(self, row: OperationRow, status: str) -> None:
-        """Move ``row`` to a terminal ``status`` now."""
-        row.data["Status"] = status
-        row.data["EndTimestamp"] = self.now_ms
-        self.touch(row)
-
-    def event(self, event_type: str, row: OperationRow | None, details: Json | None) -> None:
-        """Append a history event about ``row``."""
-        self.events.append(make_event(self.execution, event_type, self.now_ms, row, details))
-
-    def changes(self) -> Changes:
-        """Return what the store must write for this call."""
-        return Changes(self.execution, list(self.changed.values()), self.events)
-
-
-Handler = Callable[[Batch, Json, OperationRow | None], None]
 
 
 def apply_update(batch: Batch, index: int, update: Json) -> None:
@@ -112,24 +62,6 @@ def _check_parent(batch: Batch, index: int, update: Json) -> None:
         )
 
 
-def _require(row: OperationRow | None, allowed: Iterable[str], update: Json) -> OperationRow:
-    if row is None or row.status not in allowed:
-        state = "does not exist" if row is None else f"is {row.status}"
-        raise invalid(
-            f"{update['Type']} {update['Id']!r} {state}, so it cannot {update['Action']}; "
-            f"that needs status {' or '.join(allowed)}."
-        )
-    return row
-
-
-def _require_new(row: OperationRow | None, update: Json) -> None:
-    if row is not None:
-        raise invalid(
-            f"{update['Type']} {update['Id']!r} already exists ({row.status}); an operation is "
-            "started once, so use a new id for a new operation."
-        )
-
-
 # STEP
 
 
@@ -138,7 +70,7 @@ def _step_start(batch: Batch, update: Json, current: OperationRow | None) -> Non
         row = batch.create(update, "STARTED")
         row.data["StepDetails"] = {"Attempt": 0}
     else:
-        row = _require(current, ("READY",), update)
+        row = require(current, ("READY",), update)
         row.data["Status"] = "STARTED"
         row.data["StepDetails"].pop("NextAttemptTimestamp", None)
         batch.touch(row)
@@ -150,13 +82,13 @@ def _step_attempt_ends(batch: Batch, update: Json, current: OperationRow | None)
         row = batch.create(update, "STARTED")
         row.data["StepDetails"] = {"Attempt": 0}
     else:
-        row = _require(current, ("STARTED", "READY"), update)
+        row = require(current, ("STARTED", "READY"), update)
     details = row.data["StepDetails"]
     # Attempt counts finished attempts, as the reference SDK reads it (current = Attempt + 1).
     details["Attempt"] = int(details.get("Attempt", 0)) + 1
     details.pop("NextAttemptTimestamp", None)
-    _set(details, "Result", update.get("Payload"))
-    _set(details, "Error", update.get("Error"))
+    set_field(details, "Result", update.get("Payload"))
+    set_field(details, "Error", update.get("Error"))
     return row
 
 
@@ -168,7 +100,7 @@ def _step_retry(batch: Batch, update: Json, current: OperationRow | None) -> Non
     batch.touch(row)
     attempt = row.data["StepDetails"]["Attempt"]
     error = update.get("Error")
-    details = {**_outcome(update), **retry_block(attempt, delay)}
+    details = {**outcome(update), **retry_block(attempt, delay)}
     batch.event("StepFailed" if error is not None else "StepSucceeded", row, details)
 
 
@@ -176,21 +108,21 @@ def _step_succeed(batch: Batch, update: Json, current: OperationRow | None) -> N
     row = _step_attempt_ends(batch, update, current)
     batch.end(row, "SUCCEEDED")
     attempt = row.data["StepDetails"]["Attempt"]
-    batch.event("StepSucceeded", row, {**_outcome(update), **retry_block(attempt)})
+    batch.event("StepSucceeded", row, {**outcome(update), **retry_block(attempt)})
 
 
 def _step_fail(batch: Batch, update: Json, current: OperationRow | None) -> None:
     row = _step_attempt_ends(batch, update, current)
     batch.end(row, "FAILED")
     attempt = row.data["StepDetails"]["Attempt"]
-    batch.event("StepFailed", row, {**_outcome(update), **retry_block(attempt)})
+    batch.event("StepFailed", row, {**outcome(update), **retry_block(attempt)})
 
 
 # WAIT
 
 
 def _wait_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
-    _require_new(current, update)
+    require_new(current, update)
     seconds = int(update["WaitOptions"]["WaitSeconds"])
     row = batch.create(update, "STARTED")
     end = batch.now_ms + seconds * 1000
@@ -199,7 +131,7 @@ def _wait_start(batch: Batch, update: Json, current: OperationRow | None) -> Non
 
 
 def _wait_cancel(batch: Batch, update: Json, current: OperationRow | None) -> None:
-    row = _require(current, ("STARTED",), update)
+    row = require(current, ("STARTED",), update)
     batch.end(row, "CANCELLED")
     batch.event("WaitCancelled", row, error_block(update.get("Error")))
 
@@ -208,52 +140,33 @@ def _wait_cancel(batch: Batch, update: Json, current: OperationRow | None) -> No
 
 
 def _context_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
-    _require_new(current, update)
+    require_new(current, update)
     batch.event("ContextStarted", batch.create(update, "STARTED"), {})
 
 
 def _context_close(batch: Batch, update: Json, current: OperationRow | None) -> OperationRow:
     if current is None:
         return batch.create(update, "STARTED")
-    return _require(current, ("STARTED",), update)
+    return require(current, ("STARTED",), update)
 
 
 def _context_succeed(batch: Batch, update: Json, current: OperationRow | None) -> None:
     row = _context_close(batch, update, current)
     details: Json = {}
-    _set(details, "Result", update.get("Payload"))
+    set_field(details, "Result", update.get("Payload"))
     options = update.get("ContextOptions") or {}
     if "ReplayChildren" in options:
         details["ReplayChildren"] = bool(options["ReplayChildren"])
     row.data["ContextDetails"] = details
     batch.end(row, "SUCCEEDED")
-    batch.event("ContextSucceeded", row, _outcome(update))
+    batch.event("ContextSucceeded", row, outcome(update))
 
 
 def _context_fail(batch: Batch, update: Json, current: OperationRow | None) -> None:
     row = _context_close(batch, update, current)
     row.data["ContextDetails"] = {} if update.get("Error") is None else {"Error": update["Error"]}
     batch.end(row, "FAILED")
-    batch.event("ContextFailed", row, _outcome(update))
-
-
-# CALLBACK
-
-
-def _callback_start(batch: Batch, update: Json, current: OperationRow | None) -> None:
-    _require_new(current, update)
-    row = batch.create(update, "STARTED")
-    callback_id = base64.b64encode(dumps([batch.execution.arn, row.id]).encode()).decode()
-    row.data["CallbackDetails"] = {"CallbackId": callback_id}
-    options = update.get("CallbackOptions") or {}
-    details: Json = {"CallbackId": callback_id}
-    for option, key in (
-        ("TimeoutSeconds", "Timeout"),
-        ("HeartbeatTimeoutSeconds", "HeartbeatTimeout"),
-    ):
-        if options.get(option):
-            details[key] = options[option]
-    batch.event("CallbackStarted", row, details)
+    batch.event("ContextFailed", row, outcome(update))
 
 
 # EXECUTION
@@ -307,7 +220,7 @@ def settle_output(batch: Batch, output: Json) -> None:
 
 
 def fire_due(batch: Batch, candidates: Iterable[str]) -> None:
-    """Complete every candidate whose timer is due: waits succeed, retried steps become READY."""
+    """Complete each due candidate: waits succeed, retries get READY, callbacks time out."""
     for operation_id in [*candidates, *batch.changed]:
         row = batch.ops[operation_id]
         due = row.due_ms
@@ -320,17 +233,8 @@ def fire_due(batch: Batch, candidates: Iterable[str]) -> None:
         elif row.type == "STEP":
             row.data["Status"] = "READY"
             batch.touch(row)
-
-
-def _outcome(update: Json) -> Json:
-    return {**result_block(update.get("Payload")), **error_block(update.get("Error"))}
-
-
-def _set(details: Json, key: str, value: object) -> None:
-    if value is None:
-        details.pop(key, None)
-    else:
-        details[key] = value
+        elif row.type == "CALLBACK":
+            _callbacks.time_out(batch, row)
 
 
 HANDLERS: dict[str, dict[str, Handler]] = {
@@ -343,5 +247,6 @@ HANDLERS: dict[str, dict[str, Handler]] = {
     },
     "WAIT": {"START": _wait_start, "CANCEL": _wait_cancel},
     "CONTEXT": {"START": _context_start, "SUCCEED": _context_succeed, "FAIL": _context_fail},
-    "CALLBACK": {"START": _callback_start},
+    "CALLBACK": {"START": _callbacks.start},
+    "CHAINED_INVOKE": {"START": _invokes.start},
 }

@@ -18,6 +18,7 @@ from durable_async.service.local._apply import (
     fire_due,
     settle_output,
 )
+from durable_async.service.local._batch import TargetResolver
 from durable_async.service.local._history import error_block
 from durable_async.service.local._model import (
     ExecutionRecord,
@@ -54,14 +55,19 @@ def apply_call(
     token: str,
     updates: list[Json],
     client_token: str | None,
+    targets: TargetResolver | None = None,
 ) -> tuple[Json, Batch | None]:
-    """Apply one checkpoint call to ``snapshot``; return the response and the batch to write."""
+    """Apply one checkpoint call to ``snapshot``; return the response and the batch to write.
+
+    ``targets`` resolves the function a chained invoke names; None takes every name as a
+    durable function.
+    """
     execution = snapshot.execution
     replay = replayed(execution, token, client_token)
     if replay is not None:
         return replay, None
     check_token(execution, token)
-    batch = Batch(snapshot, now)
+    batch = Batch(snapshot, now, targets)
     for index, update in enumerate(validate_call(updates, _ACTIONS)):
         apply_update(batch, index, update)
     if not execution.terminal:

@@ -61,12 +61,17 @@ class ExecutionRecord:
 
 @dataclass
 class OperationRow:
-    """One operation as the service stores it: the wire dict plus ordering keys."""
+    """One operation as the service stores it: the wire dict plus ordering keys.
+
+    ``meta`` is the service's own bookkeeping (callback deadlines, a chained invoke's target);
+    it is stored with the operation and never sent to the handler.
+    """
 
     id: str
     position: int
     seq: int
     data: Json
+    meta: Json = field(default_factory=dict)
 
     @property
     def type(self) -> str:
@@ -85,6 +90,9 @@ class OperationRow:
             return _int_or_none(self.data.get("WaitDetails", {}).get("ScheduledEndTimestamp"))
         if self.type == "STEP" and self.status == "PENDING":
             return _int_or_none(self.data.get("StepDetails", {}).get("NextAttemptTimestamp"))
+        if self.type == "CALLBACK" and self.status == "STARTED":
+            deadlines = [self.meta.get(key) for key in ("TimeoutAt", "HeartbeatAt")]
+            return min((int(t) for t in deadlines if t is not None), default=None)
         return None
 
     @property

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS operations (
     due_ms INTEGER,
     waiting INTEGER NOT NULL,
     data TEXT NOT NULL,
+    meta TEXT,
     PRIMARY KEY (arn, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
@@ -67,9 +68,12 @@ _INSERT_EXECUTION = (
 _IMMUTABLE = ("arn", "function_name", "name")
 _MUTABLE = [c for c in _COLUMNS if c not in _IMMUTABLE]
 _UPDATE_EXECUTION = f"UPDATE executions SET {', '.join(f'{c} = ?' for c in _MUTABLE)} WHERE arn = ?"
-_UPSERT_OPERATION = "INSERT OR REPLACE INTO operations VALUES (?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_OPERATION = (
+    "INSERT OR REPLACE INTO operations (arn, id, position, seq, due_ms, waiting, data, meta) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
-_OPERATION_COLUMNS = "id, position, seq, data"
+_OPERATION_COLUMNS = "id, position, seq, data, meta"
 
 
 class SqliteStore:
@@ -204,6 +208,10 @@ class SqliteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        # Files written before operations kept service bookkeeping lack the column.
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(operations)")}
+        if "meta" not in columns:
+            db.execute("ALTER TABLE operations ADD COLUMN meta TEXT")
         self._db = db
 
     def _disconnect(self) -> None:
@@ -311,8 +319,11 @@ def _record(row: sqlite3.Row) -> ExecutionRecord:
 
 
 def _operation(row: sqlite3.Row) -> OperationRow:
-    return OperationRow(row["id"], row["position"], row["seq"], json.loads(row["data"]))
+    meta = json.loads(row["meta"]) if row["meta"] else {}
+    return OperationRow(row["id"], row["position"], row["seq"], json.loads(row["data"]), meta)
 
 
 def _operation_values(arn: str, row: OperationRow) -> tuple[object, ...]:
-    return (arn, row.id, row.position, row.seq, row.due_ms, int(row.waiting), dumps(row.data))
+    meta = dumps(row.meta) if row.meta else None
+    data = dumps(row.data)
+    return (arn, row.id, row.position, row.seq, row.due_ms, int(row.waiting), data, meta)

@@ -17,6 +17,12 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_NAME_CHARS = 256
 MAX_SUBTYPE_CHARS = 32
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A Lambda function name, name:qualifier, partial ARN or ARN, as Invoke accepts them.
+_FUNCTION = re.compile(
+    r"(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:)?(\d{12}:)?(function:)?"
+    r"[A-Za-z0-9_-]{1,64}(:(\$LATEST(\.PUBLISHED)?|[A-Za-z0-9_-]+))?"
+)
+_TENANT = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
 _CLOSING_ACTIONS = frozenset({"SUCCEED", "FAIL", "RETRY"})
 
 
@@ -139,11 +145,53 @@ def _check_options(index: int, update: Json) -> None:
             )
     if update["Type"] == "STEP" and update["Action"] == "RETRY":
         delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds")
-        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+        if not _whole(delay):
             raise invalid(
                 f"{where} retries a STEP with StepOptions.NextAttemptDelaySeconds {delay!r}; "
                 "send a whole number of seconds, 0 or more."
             )
+    if update["Type"] == "CALLBACK" and update["Action"] == "START":
+        _check_callback_options(where, update.get("CallbackOptions"))
+    if update["Type"] == "CHAINED_INVOKE" and update["Action"] == "START":
+        _check_invoke_options(where, update.get("ChainedInvokeOptions"))
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_callback_options(where: str, options: object) -> None:
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise invalid(f"{where} has CallbackOptions that are not an object; send an object.")
+    for key in ("TimeoutSeconds", "HeartbeatTimeoutSeconds"):
+        value = options.get(key)
+        if value is not None and not _whole(value):
+            raise invalid(
+                f"{where} starts a CALLBACK with CallbackOptions.{key} {value!r}; send a whole "
+                "number of seconds, or 0 (or nothing) for no limit."
+            )
+
+
+def _check_invoke_options(where: str, options: object) -> None:
+    if not isinstance(options, dict):
+        raise invalid(
+            f"{where} starts a CHAINED_INVOKE without ChainedInvokeOptions; send "
+            '{"FunctionName": ...} naming the function to invoke.'
+        )
+    name = options.get("FunctionName")
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not _FUNCTION.fullmatch(name):
+        raise invalid(
+            f"{where} invokes FunctionName {name!r}, which is not a function name; send a "
+            "function name (1 to 64 letters, digits, '-' or '_'), name:qualifier, or its ARN."
+        )
+    tenant = options.get("TenantId")
+    if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
+        raise invalid(
+            f"{where} has TenantId {tenant!r}; a TenantId is 1 to 256 characters from "
+            "letters, digits, spaces and ._:/=+-@."
+        )
 
 
 def _check_execution_last(updates: list[Json]) -> None:

@@ -32,10 +32,15 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def new_execution(
-    function_name: str, name: str | None, input_payload: str | None, now: int
+    function_name: str,
+    name: str | None,
+    input_payload: str | None,
+    now: int,
+    *,
+    execution_id: str | None = None,
 ) -> tuple[ExecutionRecord, OperationRow]:
-    """Return a new RUNNING execution and its EXECUTION operation."""
-    execution_id = uuid.uuid4().hex
+    """Return a new RUNNING execution and its EXECUTION operation (a fresh id unless given)."""
+    execution_id = execution_id if execution_id is not None else uuid.uuid4().hex
     name = name if name is not None else str(uuid.uuid4())
     payload = _normalized_input(input_payload)
     arn = execution_arn(function_name, name, execution_id)

@@ -3,18 +3,33 @@
 :class:`LocalDurableService` implements :class:`durable_async.service.DurableService` the way
 Lambda does, on JSON-shaped dicts with integer epoch-millisecond timestamps. Every call for
 one execution runs under that execution's lock and ends in one atomic store commit.
+
+Besides the checkpoint API it completes callbacks (``send_callback_*``, as the Lambda API
+does), and records chained invokes for a runner to run: a runner resolves target names
+(:meth:`LocalDurableService.set_target_resolver`), takes the pending invokes of an execution
+it drives (:meth:`pending_chained_invokes`, :meth:`watch_chained_invokes`), and reports how
+each target ended (:meth:`complete_chained_invoke`).
+
+With a :class:`SkipClock`, every call holds virtual time still while it waits on the store,
+so time never skips past a timer that a call in flight is about to arm.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from durable_async.service import ServiceError
+from durable_async.service.clock import SkipClock
+from durable_async.service.local import _external, _invokes
 from durable_async.service.local._apply import Batch
+from durable_async.service.local._batch import TargetKind, TargetResolver
+from durable_async.service.local._callbacks import parse_callback_id, unknown_callback
 from durable_async.service.local._calls import (
     apply_call,
     close_invocation,
@@ -28,8 +43,10 @@ from durable_async.service.local._model import (
     Json,
     Snapshot,
     error_object,
+    invalid,
     not_found,
 )
+from durable_async.service.local._validate import MAX_PAYLOAD_BYTES
 from durable_async.service.local._wire import (
     bad_token,
     check_name,
@@ -42,11 +59,25 @@ from durable_async.service.local._wire import (
 from durable_async.service.local.clock import Clock, RealClock, wait_event_or_time
 from durable_async.service.local.store import Store
 
-__all__ = ["LocalDurableService"]
+__all__ = ["LocalDurableService", "TargetKind", "TargetResolver"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _MAX_PAGE = 1000
+
+
+def _held(
+    method: Callable[Concatenate[LocalDurableService, P], Awaitable[T]],
+) -> Callable[Concatenate[LocalDurableService, P], Coroutine[Any, Any, T]]:
+    """Hold a skip clock's time still while the call runs (it never waits on the clock)."""
+
+    @functools.wraps(method)
+    async def held(self: LocalDurableService, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._hold():
+            return await method(self, *args, **kwargs)
+
+    return held
 
 
 class LocalDurableService:
@@ -69,6 +100,8 @@ class LocalDurableService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._start_lock = asyncio.Lock()
         self._changes: dict[str, asyncio.Event] = {}
+        self._invokes: dict[str, asyncio.Event] = {}
+        self._targets: TargetResolver | None = None
 
     async def __aenter__(self) -> Self:
         """Open the store."""
@@ -83,6 +116,7 @@ class LocalDurableService:
 
     # The DurableService protocol.
 
+    @_held
     async def checkpoint(
         self,
         arn: str,
@@ -96,6 +130,7 @@ class LocalDurableService:
         async with self._lock(arn):
             return await self._checkpoint(arn, token, updates, client_token)
 
+    @_held
     async def get_execution_state(
         self, arn: str, token: str, marker: str, max_items: int = _MAX_PAGE
     ) -> dict[str, Any]:
@@ -109,6 +144,7 @@ class LocalDurableService:
 
     # Driving executions.
 
+    @_held
     async def start_execution(
         self, function_name: str, input_payload: str | None, *, name: str | None = None
     ) -> str:
@@ -116,17 +152,9 @@ class LocalDurableService:
         check_name(function_name, "function name")
         if name is not None:
             check_name(name, "execution name")
-        async with self._start_lock:
-            if name is not None and (found := await self.store.find_execution(function_name, name)):
-                return found
-            execution, operation = new_execution(function_name, name, input_payload, self._now_ms())
-            started = make_event(execution, "ExecutionStarted", execution.start_ms, operation)
-            started["ExecutionStartedDetails"] = {
-                "Input": {"Payload": execution.input_payload, "Truncated": False}
-            }
-            await self.store.create(execution, operation, [started])
-        return execution.arn
+        return await self._start(function_name, input_payload, name=name)
 
+    @_held
     async def begin_invocation(self, arn: str) -> dict[str, Any]:
         """Complete due timers, issue a fresh token and return the Lambda input event."""
         async with self._lock(arn):
@@ -139,6 +167,7 @@ class LocalDurableService:
             "InitialExecutionState": state,
         }
 
+    @_held
     async def end_invocation(
         self, arn: str, output: dict[str, Any] | None, error: str | dict[str, Any] | None = None
     ) -> None:
@@ -161,10 +190,12 @@ class LocalDurableService:
                 status_code=400,
             )
 
+    @_held
     async def fail_execution(self, arn: str, error: str | dict[str, Any]) -> None:
         """End a running execution as FAILED with ``error``."""
         await self._end(arn, "FAILED", error_object(error))
 
+    @_held
     async def stop_execution(
         self, arn: str, error: str | dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -172,12 +203,124 @@ class LocalDurableService:
         stopped = None if error is None else error_object(error, "Stopped")
         return {"StopTimestamp": await self._end(arn, "STOPPED", stopped)}
 
+    # Callbacks (SendDurableExecutionCallbackSuccess, Failure, Heartbeat).
+
+    @_held
+    async def send_callback_success(self, callback_id: str, result: str | None) -> None:
+        """Complete the started callback ``callback_id`` as SUCCEEDED with ``result``."""
+        if result is not None and len(result.encode()) > MAX_PAYLOAD_BYTES:
+            raise invalid(
+                f"A callback result carries at most {MAX_PAYLOAD_BYTES} bytes but this one has "
+                f"{len(result.encode())}; keep large values elsewhere and send a reference."
+            )
+        await self._callback_call(callback_id, _external.complete_callback, result=result or None)
+
+    @_held
+    async def send_callback_failure(self, callback_id: str, error: dict[str, Any] | None) -> None:
+        """Complete the started callback ``callback_id`` as FAILED with ``error``."""
+        # No error leaves the error's fields absent, as the service does.
+        await self._callback_call(
+            callback_id, _external.complete_callback, error=dict(error) if error else {}
+        )
+
+    @_held
+    async def send_callback_heartbeat(self, callback_id: str) -> None:
+        """Tell the started callback ``callback_id`` its caller is alive: push its heartbeat."""
+        await self._callback_call(callback_id, _external.heartbeat_callback)
+
+    # Chained invokes, for the runner that drives the caller.
+
+    def set_target_resolver(self, resolver: TargetResolver | None) -> None:
+        """Resolve chained-invoke targets with ``resolver`` at checkpoint time.
+
+        A START whose target the resolver does not know comes back FAILED in the checkpoint
+        response. Without a resolver every target counts as a durable function.
+        """
+        self._targets = resolver
+
+    def watch_chained_invokes(self, arn: str) -> asyncio.Event:
+        """Return an event that is set when the execution next starts a chained invoke."""
+        return self._invokes.setdefault(arn, asyncio.Event())
+
+    @_held
+    async def pending_chained_invokes(self, arn: str) -> list[dict[str, Any]]:
+        """Return the execution's started chained invokes, oldest first.
+
+        Each is ``{"Id", "FunctionName", "Kind", "Payload", "ChildArn", "Claimed",
+        "TenantId"?}``: ``Kind`` is ``"durable"`` or ``"function"`` as resolved at START,
+        ``ChildArn`` the ARN a durable target runs as, ``Claimed`` whether a plain
+        function target was already claimed by :meth:`claim_chained_invoke`.
+        """
+        rows = await self.store.waiting_operations(arn)
+        return [_invokes.pending(row) for row in rows if row.type == "CHAINED_INVOKE"]
+
+    @_held
+    async def start_chained_execution(self, arn: str, operation_id: str) -> str:
+        """Start the durable target of a started chained invoke and return its ARN.
+
+        The target's name and ARN derive from the caller and the operation, so calling this
+        again (after a restart) returns the same execution instead of starting another.
+        """
+        invoke = await self._pending_invoke(arn, operation_id)
+        name, execution_id = _invokes.child_identity(arn, operation_id)
+        return await self._start(
+            invoke["FunctionName"], invoke["Payload"], name=name, execution_id=execution_id
+        )
+
+    @_held
+    async def claim_chained_invoke(self, arn: str, operation_id: str) -> bool:
+        """Record that a plain function now runs for this chained invoke; False if one did.
+
+        A runner claims before it calls the function, so a restart never calls it twice.
+        """
+        async with self._lock(arn):
+            now = self._now_ms()
+            claim = partial(_external.claim_invoke, now=now, operation_id=operation_id)
+            claimed: bool = await self._transact(arn, [operation_id], now, claim)
+        return claimed
+
+    @_held
+    async def complete_chained_invoke(
+        self,
+        arn: str,
+        operation_id: str,
+        status: str,
+        *,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record how a chained invoke's target ended: SUCCEEDED, FAILED, TIMED_OUT or STOPPED.
+
+        Returns False, recording nothing, when the operation or its execution already ended.
+        """
+        async with self._lock(arn):
+            now = self._now_ms()
+            complete = partial(
+                _external.complete_invoke,
+                now=now,
+                operation_id=operation_id,
+                status=status,
+                result=result,
+                error=error,
+            )
+            done: bool = await self._transact(arn, [operation_id], now, complete)
+        return done
+
+    async def settle_chained_invoke(self, arn: str, operation_id: str, target_arn: str) -> bool:
+        """Record the end of the durable execution ``target_arn`` on the caller's operation."""
+        status, result, error = _invokes.outcome_of(await self.describe_execution(target_arn))
+        return await self.complete_chained_invoke(
+            arn, operation_id, status, result=result, error=error
+        )
+
     # Reading executions.
 
+    @_held
     async def describe_execution(self, arn: str) -> dict[str, Any]:
         """Return the execution in the GetDurableExecution shape."""
         return describe(await self._execution(arn))
 
+    @_held
     async def get_history(
         self,
         arn: str,
@@ -201,27 +344,33 @@ class LocalDurableService:
             page["NextMarker"] = str(end - 1)
         return page
 
+    @_held
     async def list_operations(self, arn: str) -> list[dict[str, Any]]:
         """Return every operation of the execution in creation order."""
         await self._execution(arn)
         return [row.data for row in await self.store.list_operations(arn)]
 
+    @_held
     async def list_executions(self, function_name: str | None = None) -> list[dict[str, Any]]:
         """Return summaries of every execution (of one function) in start order."""
         return [summary(record) for record in await self.store.list_executions(function_name)]
 
+    @_held
     async def find_execution(self, function_name: str, name: str) -> str | None:
         """Return the ARN of the function's execution called ``name``, if any."""
         return await self.store.find_execution(function_name, name)
 
+    @_held
     async def checkpoint_calls(self, arn: str) -> int:
         """Return how many checkpoint calls the execution accepted."""
         return (await self._execution(arn)).checkpoint_calls
 
+    @_held
     async def invocations(self, arn: str) -> int:
         """Return how many invocations the execution began."""
         return (await self._execution(arn)).invocations
 
+    @_held
     async def next_wakeup(self, arn: str) -> float | None:
         """Return when the execution next needs an invocation, in epoch seconds, if known.
 
@@ -250,12 +399,39 @@ class LocalDurableService:
 
     # Internals.
 
+    async def _start(
+        self,
+        function_name: str,
+        input_payload: str | None,
+        *,
+        name: str | None,
+        execution_id: str | None = None,
+    ) -> str:
+        async with self._start_lock:
+            if name is not None and (found := await self.store.find_execution(function_name, name)):
+                return found
+            now = self._now_ms()
+            execution, operation = new_execution(
+                function_name, name, input_payload, now, execution_id=execution_id
+            )
+            started = make_event(execution, "ExecutionStarted", execution.start_ms, operation)
+            started["ExecutionStartedDetails"] = {
+                "Input": {"Payload": execution.input_payload, "Truncated": False}
+            }
+            await self.store.create(execution, operation, [started])
+        return execution.arn
+
     async def _checkpoint(
         self, arn: str, token: str, updates: list[Json], client_token: str | None
     ) -> Json:
         now = self._now_ms()
         apply = partial(
-            apply_call, now=now, token=token, updates=updates, client_token=client_token
+            apply_call,
+            now=now,
+            token=token,
+            updates=updates,
+            client_token=client_token,
+            targets=self._targets,
         )
         response: Json = await self._transact(arn, referenced_ids(updates), now, apply)
         return response
@@ -282,17 +458,51 @@ class LocalDurableService:
     ) -> T:
         """Run ``work`` on the execution's snapshot and commit its batch in one transaction."""
 
+        invokes_started = False
+
         def run(snapshot: Snapshot | None) -> tuple[T, Changes | None]:
+            nonlocal invokes_started
             if snapshot is None:
                 raise not_found(arn)
             result, batch = work(snapshot)
-            return result, None if batch is None else batch.changes()
+            if batch is None:
+                return result, None
+            invokes_started = batch.invokes_started
+            return result, batch.changes()
 
         result = await self.store.transact(arn, list(ids), now_ms, run)
-        event = self._changes.pop(arn, None)
-        if event is not None:
-            event.set()
+        _notify(self._changes, arn)
+        if invokes_started:
+            _notify(self._invokes, arn)
         return result
+
+    async def _callback_call(
+        self,
+        callback_id: str,
+        work: Callable[..., tuple[ServiceError | None, Batch]],
+        **kwargs: Any,
+    ) -> None:
+        """Run a callback call's ``work`` on its execution; raise its refusal after the commit."""
+        arn, operation_id = parse_callback_id(callback_id)
+        if await self.store.get_execution(arn) is None:
+            raise unknown_callback(callback_id)
+        async with self._lock(arn):
+            now = self._now_ms()
+            call = partial(
+                work, now=now, callback_id=callback_id, operation_id=operation_id, **kwargs
+            )
+            refusal = await self._transact(arn, [operation_id], now, call)
+        if refusal is not None:
+            raise refusal
+
+    async def _pending_invoke(self, arn: str, operation_id: str) -> dict[str, Any]:
+        for invoke in await self.pending_chained_invokes(arn):
+            if invoke["Id"] == operation_id:
+                return invoke
+        raise invalid(
+            f"Operation {operation_id!r} of {arn!r} is not a started chained invoke; only a "
+            "chained invoke that waits for its target can start one."
+        )
 
     async def _execution(self, arn: str) -> ExecutionRecord:
         execution = await self.store.get_execution(arn)
@@ -303,9 +513,18 @@ class LocalDurableService:
     def _lock(self, arn: str) -> asyncio.Lock:
         return self._locks.setdefault(arn, asyncio.Lock())
 
+    def _hold(self) -> AbstractContextManager[None]:
+        return self.clock.hold() if isinstance(self.clock, SkipClock) else nullcontext()
+
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)
 
 
 def _execution_id(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
+
+
+def _notify(events: dict[str, asyncio.Event], arn: str) -> None:
+    event = events.pop(arn, None)
+    if event is not None:
+        event.set()

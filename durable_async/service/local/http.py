@@ -61,11 +61,6 @@ _TIMESTAMP_KEYS = frozenset(
         "StopTimestamp",
     }
 )
-_CALLBACK_METHODS = {
-    "succeed": ("SendDurableExecutionCallbackSuccess", "send_callback_success"),
-    "fail": ("SendDurableExecutionCallbackFailure", "send_callback_failure"),
-    "heartbeat": ("SendDurableExecutionCallbackHeartbeat", "send_callback_heartbeat"),
-}
 _ROUTE_ERRORS = {404: "UnknownOperationException", 405: "UnknownOperationException"}
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
@@ -229,23 +224,13 @@ class LocalHttpServer:
         return _api_response(response)
 
     async def _callback(self, request: web.Request) -> web.Response:
-        operation, method_name = _CALLBACK_METHODS[request.match_info["action"]]
-        method = getattr(self.service, method_name, None)
-        if method is None:
-            raise ServiceError(
-                f"{operation} is not implemented by this local service yet: its engine has "
-                f"no {method_name} method, so callbacks cannot be completed over HTTP.",
-                code="NotImplementedException",
-                retryable=False,
-                status_code=501,
-            )
-        callback_id = request.match_info["id"]
-        if request.match_info["action"] == "succeed":
-            await method(callback_id, await _text_body(request))
-        elif request.match_info["action"] == "fail":
-            await method(callback_id, await _json_body(request) or None)
+        callback_id, action = request.match_info["id"], request.match_info["action"]
+        if action == "succeed":
+            await self.service.send_callback_success(callback_id, await _text_body(request))
+        elif action == "fail":
+            await self.service.send_callback_failure(callback_id, await _json_body(request) or None)
         else:
-            await method(callback_id)
+            await self.service.send_callback_heartbeat(callback_id)
         return _api_response({})
 
     # Local-only routes.

@@ -2,28 +2,50 @@
 
 An invoker takes the Lambda input event and returns the handler's wire output. Between
 invocations the runner sleeps on the clock until the next timer is due, or until the service
-reports a change (a callback, later); a skip clock makes those sleeps free.
+reports a change (a callback, a chained invoke's end); a skip clock makes those sleeps free.
+
+Chained invokes: while it drives an execution, the runner also runs the targets of its
+chained invokes. The engine records each START and signals it
+(:meth:`LocalDurableService.watch_chained_invokes`); the drive's dispatcher task takes the
+pending invokes and runs each target in a task the drive owns. A function registered with
+:meth:`LocalRunner.register` runs as its own durable execution (started idempotently by the
+engine, driven like any other); one registered with :meth:`LocalRunner.register_function` is
+called once. Either way its end is recorded on the caller's operation, which wakes the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
+import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, Self
 
 from durable_async.service import ServiceError
+from durable_async.service.local._batch import TargetKind
+from durable_async.service.local._invokes import INTERRUPTED_ERROR, unknown_target_error
 from durable_async.service.local.clock import Clock, wait_event_or_time
 from durable_async.service.local.engine import LocalDurableService
 
-__all__ = ["Invoker", "LocalRunner"]
+__all__ = ["Invoker", "LocalRunner", "PlainFunction"]
 
 Invoker = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# A chained-invoke target that is not durable: called once with the decoded payload.
+PlainFunction = Callable[[Any], Any]
+
+_log = logging.getLogger(__name__)
+_CLEANUP_SECONDS = 5.0
 
 
 class LocalRunner:
-    """Drive executions on a :class:`LocalDurableService` with registered invokers."""
+    """Drive executions on a :class:`LocalDurableService` with registered invokers.
+
+    The runner tells its service which functions it can run, so a chained invoke of a function
+    registered with neither :meth:`register` nor :meth:`register_function` fails at once.
+    """
 
     def __init__(
         self,
@@ -42,8 +64,10 @@ class LocalRunner:
         self.max_invocation_attempts = max_invocation_attempts
         self.invocation_retry_delay = invocation_retry_delay
         self._invokers: dict[str, Invoker] = {}
+        self._functions: dict[str, PlainFunction] = {}
         self._group: asyncio.TaskGroup | None = None
         self._drives: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        service.set_target_resolver(self.target_kind)
 
     async def __aenter__(self) -> Self:
         """Open the task group that owns executions started with :meth:`start`."""
@@ -67,8 +91,27 @@ class LocalRunner:
             )
 
     def register(self, function_name: str, invoker: Invoker) -> None:
-        """Use ``invoker`` for every invocation of ``function_name``."""
+        """Use ``invoker`` for every invocation of the durable function ``function_name``."""
+        self._functions.pop(function_name, None)
         self._invokers[function_name] = invoker
+
+    def register_function(self, function_name: str, fn: PlainFunction) -> None:
+        """Make the plain function ``fn`` a chained-invoke target named ``function_name``.
+
+        ``fn(payload)`` gets the decoded JSON payload and runs once per invoke; a sync ``fn``
+        runs in a worker thread. Its return value, JSON-encoded, is the invoke's result; an
+        exception fails the invoke.
+        """
+        self._invokers.pop(function_name, None)
+        self._functions[function_name] = fn
+
+    def target_kind(self, function_name: str) -> TargetKind | None:
+        """Return how ``function_name`` runs as a chained-invoke target, None if it cannot."""
+        if function_name in self._invokers:
+            return "durable"
+        if function_name in self._functions:
+            return "function"
+        return None
 
     async def run(
         self,
@@ -95,8 +138,7 @@ class LocalRunner:
 
     async def wait_for_result(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the execution ends and return it (GetDurableExecution shape)."""
-        task = self._drives.get(arn) or self._spawn(arn)
-        return await _within(timeout, arn, asyncio.shield(task))
+        return await _within(timeout, arn, asyncio.shield(self._spawn(arn)))
 
     async def drive(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Invoke the execution until it ends; ``timeout`` bounds the real time spent."""
@@ -104,6 +146,12 @@ class LocalRunner:
 
     async def _drive(self, arn: str) -> dict[str, Any]:
         invoker = self.invoker(_function_name(arn))
+        async with _Tasks() as tasks:
+            tasks.spawn(self._dispatch_invokes(arn, tasks), f"dispatch {arn}")
+            await self._invoke_until_ended(arn, invoker)
+        return await self.service.describe_execution(arn)
+
+    async def _invoke_until_ended(self, arn: str, invoker: Invoker) -> None:
         failures = 0
         while await self._running(arn):
             error = await self._invoke(arn, invoker)
@@ -115,7 +163,6 @@ class LocalRunner:
             else:
                 delay = self.invocation_retry_delay * failures
                 await self.clock.sleep_until(self.clock.now() + delay)
-        return await self.service.describe_execution(arn)
 
     async def _invoke(self, arn: str, invoker: Invoker) -> dict[str, Any] | None:
         """Run one invocation; return the error that failed it, if any."""
@@ -166,6 +213,65 @@ class LocalRunner:
         status = (await self.service.describe_execution(arn))["Status"]
         return bool(status == "RUNNING")
 
+    # Chained invokes.
+
+    async def _dispatch_invokes(self, arn: str, tasks: _Tasks) -> None:
+        """Run the target of every chained invoke the execution starts, each once."""
+        launched: set[str] = set()
+        while True:
+            started = self.service.watch_chained_invokes(arn)
+            for invoke in await self.service.pending_chained_invokes(arn):
+                if invoke["Id"] not in launched:
+                    launched.add(invoke["Id"])
+                    tasks.spawn(self._run_target(arn, invoke), f"invoke {invoke['Id']} of {arn}")
+            await started.wait()
+
+    async def _run_target(self, arn: str, invoke: dict[str, Any]) -> None:
+        """Run one chained invoke's target and record how it ended on the caller."""
+        operation_id, name = invoke["Id"], invoke["FunctionName"]
+        try:
+            if name in self._invokers:
+                target = await self.service.start_chained_execution(arn, operation_id)
+                await self._drive_target(target)
+                await self.service.settle_chained_invoke(arn, operation_id, target)
+            elif name in self._functions:
+                await self._call_function(arn, invoke, self._functions[name])
+            else:
+                error = unknown_target_error(name)
+                await self.service.complete_chained_invoke(arn, operation_id, "FAILED", error=error)
+        except Exception as exc:
+            # The caller cannot move on without an outcome, so the failure becomes it.
+            _log.warning("Chained invoke %s of %s failed", operation_id, arn, exc_info=True)
+            error = _error_of(exc)
+            if isinstance(exc, ServiceError):
+                error = _error(exc.code, exc.message)
+            await self.service.complete_chained_invoke(arn, operation_id, "FAILED", error=error)
+
+    async def _drive_target(self, arn: str) -> None:
+        """Wait until the durable target ``arn`` ends, driving it unless a drive is running."""
+        if self._group is None:
+            # No runner-wide group to own the target's drive: the waiting invoke task owns it.
+            await self.drive(arn)
+        else:
+            await asyncio.shield(self._spawn(arn))
+
+    async def _call_function(self, arn: str, invoke: dict[str, Any], fn: PlainFunction) -> None:
+        operation_id = invoke["Id"]
+        if not await self.service.claim_chained_invoke(arn, operation_id):
+            error = dict(INTERRUPTED_ERROR)
+            await self.service.complete_chained_invoke(arn, operation_id, "FAILED", error=error)
+            return
+        try:
+            result = json.dumps(await _call(fn, json.loads(invoke["Payload"])))
+        except Exception as exc:  # the function's failure is the invoke's outcome
+            await self.service.complete_chained_invoke(
+                arn, operation_id, "FAILED", error=_error_of(exc)
+            )
+            return
+        await self.service.complete_chained_invoke(arn, operation_id, "SUCCEEDED", result=result)
+
+    # Tasks.
+
     def invoker(self, function_name: str) -> Invoker:
         """Return the invoker registered for ``function_name`` (LookupError when none is)."""
         invoker = self._invokers.get(function_name)
@@ -186,10 +292,45 @@ class LocalRunner:
 
     def _spawn(self, arn: str) -> asyncio.Task[dict[str, Any]]:
         task = self._drives.get(arn)
-        if task is None:
+        if task is None or task.cancelled():
             task = self._require_group().create_task(self.drive(arn), name=f"drive {arn}")
             self._drives[arn] = task
         return task
+
+
+class _Tasks:
+    """Tasks one drive owns: cancelled and awaited when the drive ends."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        async with asyncio.timeout(_CLEANUP_SECONDS):
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors and e is None:
+            raise errors[0]
+
+
+async def _call(fn: PlainFunction, payload: Any) -> Any:
+    """Call ``fn(payload)``: awaited when async, in a worker thread when sync."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(payload)
+    result = await asyncio.to_thread(fn, payload)
+    if inspect.isawaitable(result):
+        return await result
+    return result
 
 
 async def _within(

@@ -112,7 +112,7 @@ class Store(Protocol):
 @dataclass
 class _Entry:
     record: str
-    ops: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    ops: dict[str, tuple[int, int, str, str]] = field(default_factory=dict)
     # Ids ordered by when they last changed, so unseen changes are read from the end.
     by_seq: dict[str, int] = field(default_factory=dict)
     due: dict[str, int] = field(default_factory=dict)
@@ -241,9 +241,9 @@ def _record(text: str) -> ExecutionRecord:
     return ExecutionRecord(**json.loads(text))
 
 
-def _row(operation_id: str, value: tuple[int, int, str]) -> OperationRow:
-    position, seq, data = value
-    return OperationRow(operation_id, position, seq, json.loads(data))
+def _row(operation_id: str, value: tuple[int, int, str, str]) -> OperationRow:
+    position, seq, data, meta = value
+    return OperationRow(operation_id, position, seq, json.loads(data), json.loads(meta))
 
 
 def _unseen(entry: _Entry, delivered_seq: int) -> list[str]:
@@ -256,9 +256,11 @@ def _unseen(entry: _Entry, delivered_seq: int) -> list[str]:
 
 
 def _put(entry: _Entry, row: OperationRow) -> None:
-    entry.ops[row.id] = (row.position, row.seq, dumps(row.data))
-    entry.by_seq.pop(row.id, None)
-    entry.by_seq[row.id] = row.seq
+    entry.ops[row.id] = (row.position, row.seq, dumps(row.data), dumps(row.meta))
+    # A write that changed only meta keeps its seq, and so its place in the change order.
+    if entry.by_seq.get(row.id) != row.seq:
+        entry.by_seq.pop(row.id, None)
+        entry.by_seq[row.id] = row.seq
     due = row.due_ms
     if due is None:
         entry.due.pop(row.id, None)
