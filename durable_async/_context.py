@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._ids import IdCounter
+from durable_async._logger import ReplayAwareLogger
 from durable_async._models import Operation, OperationType
 from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
@@ -66,7 +67,7 @@ class StepContext:
 
     __slots__ = ("attempt", "logger", "operation_id")
 
-    def __init__(self, operation_id: str, attempt: int, logger: logging.LoggerAdapter[Any]):
+    def __init__(self, operation_id: str, attempt: int, logger: ReplayAwareLogger):
         self.operation_id = operation_id
         self.attempt = attempt
         self.logger = logger
@@ -87,9 +88,13 @@ class DurableContext:
         self._parent_id = parent_id
         self._scope = scope or Scope()
         self._ids = IdCounter(id_prefix if id_prefix is not None else parent_id)
-        self.logger: logging.LoggerAdapter[Any] = logging.LoggerAdapter(
-            _log, {"execution_arn": runtime.arn, "parent_id": parent_id}
+        self.logger = ReplayAwareLogger(
+            _log, {"execution_arn": runtime.arn, "parent_id": parent_id}, self.is_replaying
         )
+
+    def is_replaying(self) -> bool:
+        """Whether this context's next operation is already recorded (its code is replaying)."""
+        return self._runtime.state.get(self._ids.peek_next_id()) is not None
 
     @property
     def parent_id(self) -> str | None:

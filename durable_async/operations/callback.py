@@ -12,13 +12,13 @@ a step that runs the submitter with the callback id, and the wait for the result
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from durable_async import exceptions
 from durable_async._context import DurableContext, Runtime, StepContext
+from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     Operation,
     OperationAction,
@@ -58,7 +58,7 @@ _SUBMITTER_ERROR = CallbackSubmitterError
 class WaitForCallbackContext:
     """What a wait_for_callback submitter receives besides the callback id: a logger."""
 
-    logger: logging.LoggerAdapter[Any]
+    logger: ReplayAwareLogger
 
 
 Submitter = Callable[[str, WaitForCallbackContext], Any]

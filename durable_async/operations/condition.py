@@ -11,7 +11,6 @@ is not retried. START is queued without waiting, as for at-least-once steps.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import anyio.to_thread
 
 from durable_async._checkpoint import check_payload_size
 from durable_async._context import DurableContext
+from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -51,7 +51,7 @@ __all__ = [
 class WaitForConditionCheckContext:
     """What a wait_for_condition check receives besides the state: a logger and the attempt."""
 
-    logger: logging.LoggerAdapter[Any]
+    logger: ReplayAwareLogger
     attempt: int
 
 
@@ -181,10 +181,9 @@ class _Condition:
     def decode(self, payload: str | None) -> Any:
         return deserialize(self.serdes, payload, self.op_id, self.runtime.arn)
 
-    def logger(self, attempt: int) -> logging.LoggerAdapter[Any]:
-        extra = {"operation_id": self.op_id, "operation_name": self.name, "attempt": attempt}
-        return logging.LoggerAdapter(
-            self.ctx.logger.logger, {**(self.ctx.logger.extra or {}), **extra}
+    def logger(self, attempt: int) -> ReplayAwareLogger:
+        return self.ctx.logger.bind(
+            live=True, operation_id=self.op_id, operation_name=self.name, attempt=attempt
         )
 
     @property

@@ -8,7 +8,6 @@ strategy's delay, or FAIL once the strategy gives up. Replay returns the recorde
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -16,6 +15,7 @@ import anyio.to_thread
 
 from durable_async._checkpoint import check_payload_size
 from durable_async._context import DurableContext, StepContext
+from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -199,10 +199,9 @@ class _Step:
     def decode(self, payload: str | None) -> Any:
         return deserialize(self.serdes, payload, self.op_id, self.runtime.arn)
 
-    def logger(self, attempt: int) -> logging.LoggerAdapter[Any]:
-        extra = {"operation_id": self.op_id, "operation_name": self.name, "attempt": attempt}
-        return logging.LoggerAdapter(
-            self.ctx.logger.logger, {**(self.ctx.logger.extra or {}), **extra}
+    def logger(self, attempt: int) -> ReplayAwareLogger:
+        return self.ctx.logger.bind(
+            live=True, operation_id=self.op_id, operation_name=self.name, attempt=attempt
         )
 
     @property
