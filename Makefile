@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}'
+	$(VENV)/bin/durable-async run examples/everything.py:handler \
+		--function pricing-fn=examples/everything.py:pricing \
+		--input '{"id": "o-1", "lines": [1, 2, 3]}'
 
 test: $(STAMP)
 	@$(PY) -m pytest -q; rc=$$?; \

@@ -5,6 +5,11 @@
 Executions live in a SQLite file (``.durable/durable.sqlite3`` by default). Running again with
 the same ``--name`` resumes that execution where it stopped (after a crash or Ctrl-C) instead of
 starting a new one; a finished execution just prints its result again.
+
+``--function NAME=FILE.py:ATTR`` (repeatable) makes a durable handler or a plain function
+invocable as NAME by ``ctx.invoke``. While it runs, the local service also answers the Lambda
+API over HTTP on 127.0.0.1, and ``AWS_ENDPOINT_URL_LAMBDA`` points there, so code in the run can
+complete callbacks with ``SendDurableExecutionCallbackSuccess`` as it would on AWS.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -22,6 +28,7 @@ from durable_async._execution import DurableHandler
 from durable_async.service import ServiceError
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
+from durable_async.service.local.http import LocalHttpServer
 from durable_async.service.local.runner import LocalRunner
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         handler, function_name = load_handler(args.target)
+        args.functions = load_functions(args.function)
         payload = _input_payload(args.input)
         _check_name("--name", args.name)
     except (ValueError, ImportError, OSError) as exc:
@@ -67,27 +75,54 @@ def _check_name(option: str, name: str | None) -> None:
 
 def load_handler(target: str) -> tuple[DurableHandler, str]:
     """Import ``path/to/file.py:name`` and return the durable handler and a function name."""
+    handler, function_name = _load(target)
+    if not isinstance(handler, DurableHandler):
+        raise ValueError(f"{target} is not a durable handler; decorate it with @durable_execution.")
+    return handler, function_name
+
+
+def _load(target: str) -> tuple[Any, str]:
+    """Import ``path/to/file.py:name``; return the object and a function name made from both."""
     path_text, _, attribute = target.rpartition(":")
     if not path_text or not attribute:
         raise ValueError(f"expected FILE.py:HANDLER, got {target!r}")
     path = Path(path_text)
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
+    key = f"_durable_cli_{path.resolve()}"
+    # A private key, so a handler file named like a real module (json.py) shadows nothing, and
+    # one file named twice (--function) is imported once.
+    module = sys.modules.get(key) or _import(path, key)
+    return getattr(module, attribute, None), _NAME_UNSAFE.sub("_", f"{path.stem}-{attribute}")[:64]
+
+
+def _import(path: Path, key: str) -> Any:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    # A private key, so a handler file named like a real module (json.py) shadows nothing.
-    sys.modules[f"_durable_cli_{path.stem}"] = module
+    sys.modules[key] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[key]
         raise ImportError(f"importing {path} failed: {exc!r}") from exc
-    handler = getattr(module, attribute, None)
-    if not isinstance(handler, DurableHandler):
-        raise ValueError(f"{target} is not a durable handler; decorate it with @durable_execution.")
-    function_name = _NAME_UNSAFE.sub("_", f"{path.stem}-{attribute}")[:64]
-    return handler, function_name
+    return module
+
+
+def load_functions(specs: list[str]) -> dict[str, Any]:
+    """Parse ``NAME=FILE.py:ATTR`` specs into durable handlers or plain callables by name."""
+    functions: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, target = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--function takes NAME=FILE.py:ATTR, got {spec!r}")
+        _check_name("--function", name)
+        function, _ = _load(target)
+        if not callable(function):
+            raise ValueError(f"{target} is not a function or a durable handler.")
+        functions[name] = function
+    return functions
 
 
 async def _run(
@@ -97,13 +132,37 @@ async def _run(
     store: Store = MemoryStore() if args.store == "memory" else SqliteStore(args.store)
     async with store:
         service = LocalDurableService(store, clock, checkpoint_latency=args.latency_ms / 1000)
-
-        async def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            return await handler.invoke(event, service=service, clock=clock)
-
         async with LocalRunner(service, clock=clock) as runner:
-            runner.register(function_name, invoke)
-            return await runner.run(function_name, payload, name=args.name, timeout=args.timeout)
+            for name, function in [(function_name, handler), *args.functions.items()]:
+                _register(runner, name, function, service, clock)
+            async with LocalHttpServer(service, runner=runner) as server:
+                _point_aws_clients_at(server.url)
+                return await runner.run(
+                    function_name, payload, name=args.name, timeout=args.timeout
+                )
+
+
+def _register(
+    runner: LocalRunner, name: str, function: Any, service: LocalDurableService, clock: Clock
+) -> None:
+    if not isinstance(function, DurableHandler):
+        runner.register_function(name, function)
+        return
+    durable = function
+
+    async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return await durable.invoke(event, service=service, clock=clock)
+
+    runner.register(name, invoke)
+
+
+def _point_aws_clients_at(url: str) -> None:
+    """Let code in the run (a submitter, say) call the Lambda API and reach this local service."""
+    print(f"durable-async: local service at {url}", file=sys.stderr)
+    os.environ["AWS_ENDPOINT_URL_LAMBDA"] = url
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def _report(execution: dict[str, Any]) -> int:
@@ -138,6 +197,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--skip-time", action="store_true", help="complete waits without sleeping")
     run.add_argument("--latency-ms", type=float, default=0.0, help="added to each checkpoint")
     run.add_argument("--timeout", type=float, default=None, help="give up after this many s")
+    run.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.py:ATTR",
+        help="make a durable handler or plain function invocable as NAME (ctx.invoke targets)",
+    )
     return parser
 
 

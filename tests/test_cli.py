@@ -178,7 +178,9 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
     async with view(db, "orders-handler", "order-o-1") as store:
         arn = await store.arn()
         assert arn is not None
-        assert cli.stderr.read_text().splitlines() == [f"{arn}: SUCCEEDED"]
+        url_line, status_line = cli.stderr.read_text().splitlines()
+        assert url_line.startswith("durable-async: local service at http://127.0.0.1:")
+        assert status_line == f"{arn}: SUCCEEDED"
         execution = await store.service.describe_execution(arn)
         assert json.loads(execution["Result"]) == cli.output()
         assert await store.status("cool-off") == "SUCCEEDED"
