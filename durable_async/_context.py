@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._ids import IdCounter
 from durable_async._logger import ReplayAwareLogger
-from durable_async._models import Operation, OperationType
+from durable_async._models import (
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+    make_update,
+)
 from durable_async._signals import Suspend
 from durable_async._state import Activity, ExecutionState
 from durable_async.config import (
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from durable_async.waits import WaitForConditionConfig
 from durable_async.service.clock import Clock
 
-__all__ = ["DurableContext", "Runtime", "StepContext"]
+__all__ = ["DurableContext", "OperationRef", "Runtime", "StepContext"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -60,6 +66,59 @@ class Runtime:
         """Checkpoint ``update`` and wait for it; the wait counts as progress, not idleness."""
         with self.activity.busy():
             await self.checkpointer.send(update, scope=scope)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRef:
+    """One operation as its context sees it: identity, replay check and its updates."""
+
+    ctx: DurableContext
+    op_id: str
+    type: OperationType
+    sub_type: str
+    name: str | None
+
+    def recorded(self) -> Operation | None:
+        """Return the recorded operation (after the determinism check), if any."""
+        return self.ctx.recorded(self.op_id, self.type, self.sub_type, self.name)
+
+    def current(self) -> Operation | None:
+        """Return the operation as the state holds it now."""
+        return self.ctx.runtime.state.get(self.op_id)
+
+    def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:
+        """Build this operation's update for ``action``."""
+        return make_update(
+            self.op_id,
+            self.type,
+            action,
+            parent_id=self.ctx.parent_id,
+            name=self.name,
+            sub_type=self.sub_type,
+            **fields,
+        )
+
+    async def send(self, action: OperationAction, **fields: Any) -> None:
+        """Checkpoint this operation's ``action`` and wait until it is persisted."""
+        await self.ctx.runtime.send(self.update(action, **fields), scope=self.ctx.scope)
+
+    def enqueue(self, action: OperationAction, **fields: Any) -> None:
+        """Queue this operation's ``action`` without waiting for it."""
+        self.ctx.runtime.checkpointer.enqueue(self.update(action, **fields), scope=self.ctx.scope)
+
+    async def wait_for_next_attempt(self) -> Operation | None:
+        """Park until the service marks this operation READY after a RETRY's delay."""
+        op = self.current()
+        next_ms = op.next_attempt_timestamp if op is not None else None
+
+        def ready() -> bool:
+            current = self.current()
+            return current is not None and current.status is not OperationStatus.PENDING
+
+        resume_at = next_ms / 1000 if next_ms is not None else None
+        what = f"next attempt of {self.name or self.op_id}"
+        await self.ctx.runtime.activity.wait_until(ready, resume_at, what)
+        return self.current()
 
 
 class StepContext:

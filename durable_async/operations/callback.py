@@ -27,6 +27,7 @@ from durable_async._models import (
     OperationType,
     make_update,
 )
+from durable_async._user import bind_trailing
 from durable_async.config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
 from durable_async.exceptions import (
     CallbackError,
@@ -152,23 +153,9 @@ def durable_wait_for_callback(func: Callable[..., Any]) -> Callable[..., Submitt
     ``ctx.wait_for_callback(notify(email))`` then runs ``notify(callback_id, wctx, email)`` as
     the submitter of a wait_for_callback named ``notify``. Works for sync and async functions.
     """
-    is_async = inspect.iscoroutinefunction(func)
 
     def bind(*args: Any, **kwargs: Any) -> Submitter:
-        if is_async:
-
-            async def submit_async(callback_id: str, wctx: WaitForCallbackContext) -> Any:
-                return await func(callback_id, wctx, *args, **kwargs)
-
-            bound: Any = submit_async
-        else:
-
-            def submit_sync(callback_id: str, wctx: WaitForCallbackContext) -> Any:
-                return func(callback_id, wctx, *args, **kwargs)
-
-            bound = submit_sync
-        bound._original_name = func.__name__
-        return cast(Submitter, bound)
+        return cast(Submitter, bind_trailing(func, args, kwargs))
 
     bind.__name__ = func.__name__
     bind.__doc__ = func.__doc__

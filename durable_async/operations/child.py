@@ -22,6 +22,7 @@ from durable_async._models import (
     OperationType,
     make_update,
 )
+from durable_async._user import bind_trailing
 from durable_async.config import ChildConfig
 from durable_async.exceptions import (
     CheckpointError,
@@ -47,11 +48,7 @@ def durable_with_child_context(func: Callable[..., Any]) -> Callable[..., ChildF
     """
 
     def bind(*args: Any, **kwargs: Any) -> ChildFunc[Any]:
-        def run(child: DurableContext) -> Any:
-            return func(child, *args, **kwargs)
-
-        run._original_name = func.__name__  # type: ignore[attr-defined]
-        return run
+        return cast("ChildFunc[Any]", bind_trailing(func, args, kwargs))
 
     bind.__name__ = func.__name__
     bind.__doc__ = func.__doc__

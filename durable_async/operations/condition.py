@@ -10,15 +10,12 @@ is not retried. START is queued without waiting, as for at-least-once steps.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
-
 from durable_async._checkpoint import check_payload_size
-from durable_async._context import DurableContext
+from durable_async._context import DurableContext, OperationRef
 from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     ErrorObject,
@@ -27,8 +24,8 @@ from durable_async._models import (
     OperationStatus,
     OperationSubType,
     OperationType,
-    make_update,
 )
+from durable_async._user import call_user
 from durable_async.exceptions import (
     ExecutionError,
     InvocationError,
@@ -89,22 +86,12 @@ class _Condition:
         self.config = config
         # The reference SDK's default for the polled state, so histories are interchangeable.
         self.serdes: SerDes[Any] = config.serdes or EXTENDED_TYPES_SERDES
-
-    def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:
-        return make_update(
-            self.op_id,
-            OperationType.STEP,
-            action,
-            parent_id=self.ctx.parent_id,
-            name=self.name,
-            sub_type=OperationSubType.WAIT_FOR_CONDITION,
-            **fields,
+        self.ref = OperationRef(
+            ctx, op_id, OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION, name
         )
 
     async def run(self) -> Any:
-        op = self.ctx.recorded(
-            self.op_id, OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION, self.name
-        )
+        op = self.ref.recorded()
         while True:
             if op is not None and op.status is OperationStatus.SUCCEEDED:
                 return self.decode(op.result)
@@ -115,14 +102,12 @@ class _Condition:
                     outcome = await self.poll(op)
                 if outcome is not _POLL_AGAIN:
                     return outcome
-            op = await self.wait_for_next_poll()
+            op = await self.ref.wait_for_next_attempt()
 
     async def poll(self, op: Operation | None) -> Any:
         """Run one check and record its outcome; return ``_POLL_AGAIN`` when one is scheduled."""
         if op is None or op.status is not OperationStatus.STARTED:
-            self.runtime.checkpointer.enqueue(
-                self.update(OperationAction.START), scope=self.ctx.scope
-            )
+            self.ref.enqueue(OperationAction.START)
         attempt = (op.attempt if op is not None else 0) + 1
         try:
             payload = self.encode(await self.call(self.current_state(op), attempt))
@@ -132,14 +117,14 @@ class _Condition:
             raise
         except Exception as exc:
             error = ErrorObject.from_exception(exc)
-            await self.send(self.update(OperationAction.FAIL, error=error))
+            await self.ref.send(OperationAction.FAIL, error=error)
             raise rebuild_error(WaitForConditionError, error) from exc
         if not decision.should_continue:
-            await self.send(self.update(OperationAction.SUCCEED, payload=payload))
+            await self.ref.send(OperationAction.SUCCEED, payload=payload)
             return self.decode(payload)
         delay = max(1, decision.delay_seconds)
         options = ("StepOptions", {"NextAttemptDelaySeconds": delay})
-        await self.send(self.update(OperationAction.RETRY, payload=payload, options=options))
+        await self.ref.send(OperationAction.RETRY, payload=payload, options=options)
         return _POLL_AGAIN
 
     def current_state(self, op: Operation | None) -> Any:
@@ -150,30 +135,7 @@ class _Condition:
 
     async def call(self, state: Any, attempt: int) -> Any:
         check_context = WaitForConditionCheckContext(self.logger(attempt), attempt)
-        check = self.check
-        if inspect.iscoroutinefunction(check):
-            return await check(state, check_context)
-        value = await anyio.to_thread.run_sync(check, state, check_context)
-        if inspect.isawaitable(value):
-            return await value
-        return value
-
-    async def wait_for_next_poll(self) -> Operation | None:
-        """Park until the service marks the operation READY for its next poll."""
-        state = self.runtime.state
-        op = state.get(self.op_id)
-        next_ms = op.next_attempt_timestamp if op is not None else None
-        resume_at = next_ms / 1000 if next_ms is not None else None
-
-        def ready() -> bool:
-            current = state.get(self.op_id)
-            return current is not None and current.status is not OperationStatus.PENDING
-
-        await self.runtime.activity.wait_until(ready, resume_at, f"next poll of {self.label}")
-        return state.get(self.op_id)
-
-    async def send(self, update: dict[str, Any]) -> None:
-        await self.runtime.send(update, scope=self.ctx.scope)
+        return await call_user(self.check, state, check_context)
 
     def encode(self, value: Any) -> str:
         return serialize(self.serdes, value, self.op_id, self.runtime.arn)

@@ -7,14 +7,11 @@ strategy's delay, or FAIL once the strategy gives up. Replay returns the recorde
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-import anyio.to_thread
-
 from durable_async._checkpoint import check_payload_size
-from durable_async._context import DurableContext, StepContext
+from durable_async._context import DurableContext, OperationRef, StepContext
 from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     ErrorObject,
@@ -23,8 +20,8 @@ from durable_async._models import (
     OperationStatus,
     OperationSubType,
     OperationType,
-    make_update,
 )
+from durable_async._user import bind_trailing, call_user
 from durable_async.config import StepConfig, StepSemantics
 from durable_async.exceptions import (
     ExecutionError,
@@ -50,23 +47,9 @@ def durable_step(func: Callable[..., Any]) -> Callable[..., StepFunc[Any]]:
     ``ctx.step(charge(order_id, cents))`` then runs ``charge(step_context, order_id, cents)`` as a
     step named ``charge``. Works for sync and async functions.
     """
-    is_async = inspect.iscoroutinefunction(func)
 
     def bind(*args: Any, **kwargs: Any) -> StepFunc[Any]:
-        if is_async:
-
-            async def run_async(step_context: StepContext) -> Any:
-                return await func(step_context, *args, **kwargs)
-
-            bound: Any = run_async
-        else:
-
-            def run_sync(step_context: StepContext) -> Any:
-                return func(step_context, *args, **kwargs)
-
-            bound = run_sync
-        bound._original_name = func.__name__
-        return cast("StepFunc[Any]", bound)  # a string: no generic alias built per call
+        return cast("StepFunc[Any]", bind_trailing(func, args, kwargs))
 
     bind.__name__ = func.__name__
     bind.__doc__ = func.__doc__
@@ -90,36 +73,26 @@ class _Step:
         self.func = func
         self.name = name
         self.config = config
-        self.sub_type = config.sub_type or OperationSubType.STEP.value
+        sub_type = config.sub_type or OperationSubType.STEP.value
+        self.ref = OperationRef(ctx, op_id, OperationType.STEP, sub_type, name)
         # The reference SDK's default for step results, so histories are interchangeable.
         self.serdes = config.serdes or EXTENDED_TYPES_SERDES
 
-    def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:
-        return make_update(
-            self.op_id,
-            OperationType.STEP,
-            action,
-            parent_id=self.ctx.parent_id,
-            name=self.name,
-            sub_type=self.sub_type,
-            **fields,
-        )
-
     async def run(self) -> Any:
-        op = self.ctx.recorded(self.op_id, OperationType.STEP, self.sub_type, self.name)
+        op = self.ref.recorded()
         while True:
             if op is not None and op.status is OperationStatus.SUCCEEDED:
                 return self.decode(op.result)
             if op is not None and op.status is OperationStatus.FAILED:
                 raise _step_error(op.error)
             if op is not None and op.status is OperationStatus.PENDING:
-                op = await self.wait_for_retry(op)
+                op = await self.ref.wait_for_next_attempt()
                 continue
             with self.runtime.activity.busy():
                 outcome = await self.attempt(op)
             if outcome is not _RETRY:
                 return outcome
-            op = await self.wait_for_retry(self.runtime.state.get(self.op_id))
+            op = await self.ref.wait_for_next_attempt()
 
     async def attempt(self, op: Operation | None) -> Any:
         """Run one attempt and record its outcome; return ``_RETRY`` when one is scheduled."""
@@ -132,11 +105,10 @@ class _Step:
             )
             return await self.handle_failure(interrupted, op.attempt + 1)
         if op is None or op.status is not OperationStatus.STARTED:
-            start = self.update(OperationAction.START)
             if at_most_once:
-                await self.runtime.send(start, scope=self.ctx.scope)
+                await self.ref.send(OperationAction.START)
             else:
-                self.runtime.checkpointer.enqueue(start, scope=self.ctx.scope)
+                self.ref.enqueue(OperationAction.START)
         attempt = (op.attempt if op is not None else 0) + 1
         try:
             value = await self.call(attempt)
@@ -150,20 +122,11 @@ class _Step:
             return await self.handle_failure(exc, attempt, retry=False)
         except Exception as exc:
             return await self.handle_failure(exc, attempt)
-        await self.runtime.send(
-            self.update(OperationAction.SUCCEED, payload=payload), scope=self.ctx.scope
-        )
+        await self.ref.send(OperationAction.SUCCEED, payload=payload)
         return result
 
     async def call(self, attempt: int) -> Any:
-        step_context = StepContext(self.op_id, attempt, self.logger(attempt))
-        func = self.func
-        if inspect.iscoroutinefunction(func):
-            return await func(step_context)
-        value = await anyio.to_thread.run_sync(func, step_context)
-        if inspect.isawaitable(value):
-            return await value
-        return value
+        return await call_user(self.func, StepContext(self.op_id, attempt, self.logger(attempt)))
 
     async def handle_failure(self, error: Exception, attempt: int, *, retry: bool = True) -> Any:
         """Record RETRY (and return ``_RETRY``) or FAIL (and raise StepError)."""
@@ -171,30 +134,14 @@ class _Step:
         error_object = ErrorObject.from_exception(error)
         if retry and (decision := strategy(error, attempt)).should_retry:
             delay = max(1, decision.delay_seconds)
-            update = self.update(
+            await self.ref.send(
                 OperationAction.RETRY,
                 error=error_object,
                 options=("StepOptions", {"NextAttemptDelaySeconds": delay}),
             )
-            await self.runtime.send(update, scope=self.ctx.scope)
             return _RETRY
-        await self.runtime.send(
-            self.update(OperationAction.FAIL, error=error_object), scope=self.ctx.scope
-        )
+        await self.ref.send(OperationAction.FAIL, error=error_object)
         raise _step_error(error_object) from error
-
-    async def wait_for_retry(self, op: Operation | None) -> Operation | None:
-        """Park until the service marks the step READY for its next attempt."""
-        state = self.runtime.state
-        next_ms = op.next_attempt_timestamp if op is not None else None
-        resume_at = next_ms / 1000 if next_ms is not None else None
-
-        def ready() -> bool:
-            current = state.get(self.op_id)
-            return current is not None and current.status is not OperationStatus.PENDING
-
-        await self.runtime.activity.wait_until(ready, resume_at, f"retry of {self.label}")
-        return state.get(self.op_id)
 
     def decode(self, payload: str | None) -> Any:
         return deserialize(self.serdes, payload, self.op_id, self.runtime.arn)
