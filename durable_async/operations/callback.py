@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from durable_async import exceptions
-from durable_async._context import DurableContext, Runtime, StepContext
+from durable_async._context import DurableContext, OperationRef, Runtime, StepContext
 from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     Operation,
@@ -25,7 +25,6 @@ from durable_async._models import (
     OperationStatus,
     OperationSubType,
     OperationType,
-    make_update,
 )
 from durable_async._user import bind_trailing
 from durable_async.config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
@@ -123,25 +122,15 @@ async def run_create_callback(
     """Start the callback ``op_id`` unless recorded, and return it with its id."""
     runtime = ctx.runtime
     sub_type = config.sub_type or OperationSubType.CALLBACK.value
-    op = ctx.recorded(op_id, OperationType.CALLBACK, sub_type, name)
+    ref = OperationRef(ctx, op_id, OperationType.CALLBACK, sub_type, name)
+    op = ref.recorded()
     if op is None:
-        update = make_update(
-            op_id,
-            OperationType.CALLBACK,
-            OperationAction.START,
-            parent_id=ctx.parent_id,
-            name=name,
-            sub_type=sub_type,
-            options=(
-                "CallbackOptions",
-                {
-                    "TimeoutSeconds": config.timeout_seconds,
-                    "HeartbeatTimeoutSeconds": config.heartbeat_timeout_seconds,
-                },
-            ),
-        )
-        await runtime.send(update, scope=ctx.scope)
-        op = runtime.state.get(op_id)
+        timeouts = {
+            "TimeoutSeconds": config.timeout_seconds,
+            "HeartbeatTimeoutSeconds": config.heartbeat_timeout_seconds,
+        }
+        await ref.send(OperationAction.START, options=("CallbackOptions", timeouts))
+        op = ref.current()
     if op is None or not op.callback_id:
         raise CallbackError(f"Missing callback details for operation: {op_id}")
     return Callback(op.callback_id, op_id, runtime, config.serdes)

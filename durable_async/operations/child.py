@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from durable_async._checkpoint import Scope
-from durable_async._context import DurableContext
+from durable_async._context import DurableContext, OperationRef
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -20,7 +20,6 @@ from durable_async._models import (
     OperationStatus,
     OperationSubType,
     OperationType,
-    make_update,
 )
 from durable_async._user import bind_trailing
 from durable_async.config import ChildConfig
@@ -80,22 +79,20 @@ class _Child:
     ) -> None:
         self.ctx = ctx
         self.op_id = op_id
-        self.name = name
         self.config = config
-        self.sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+        self.ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name)
         self.serdes = config.serdes or EXTENDED_TYPES_SERDES
         self.arn = ctx.runtime.arn
 
     async def run(self, func: ChildFunc[Any]) -> Any:
-        op = self.ctx.recorded(self.op_id, OperationType.CONTEXT, self.sub_type, self.name)
+        op = self.ref.recorded()
         if op is not None and op.status is OperationStatus.SUCCEEDED and not op.replay_children:
             return deserialize(self.serdes, op.result, self.op_id, self.arn)
         if op is not None and op.status is OperationStatus.FAILED:
             raise _child_error(op.error)
         if op is None:
-            self.ctx.runtime.checkpointer.enqueue(
-                self.update(OperationAction.START), scope=self.ctx.scope
-            )
+            self.ref.enqueue(OperationAction.START)
         scope = Scope(self.ctx.scope)
         child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
         try:
@@ -117,31 +114,18 @@ class _Child:
         if replay_children:
             summary = self.config.summary_generator
             payload = summary(value) if summary is not None else ""
-        update = self.update(
+        await self.ref.send(
             OperationAction.SUCCEED,
             payload=payload,
             options=("ContextOptions", {"ReplayChildren": replay_children}),
         )
-        await self.ctx.runtime.send(update, scope=self.ctx.scope)
         return result
 
     async def fail(self, op: Operation | None, exc: Exception) -> None:
         error = ErrorObject.from_exception(exc)
         if op is None or not op.replay_children:
-            update = self.update(OperationAction.FAIL, error=error)
-            await self.ctx.runtime.send(update, scope=self.ctx.scope)
+            await self.ref.send(OperationAction.FAIL, error=error)
         raise _child_error(error) from exc
-
-    def update(self, action: OperationAction, **fields: Any) -> dict[str, Any]:
-        return make_update(
-            self.op_id,
-            OperationType.CONTEXT,
-            action,
-            parent_id=self.ctx.parent_id,
-            name=self.name,
-            sub_type=self.sub_type,
-            **fields,
-        )
 
 
 async def call_child_func(func: ChildFunc[Any], child: DurableContext) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from durable_async._context import DurableContext
+from durable_async._context import DurableContext, OperationRef
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -18,7 +18,6 @@ from durable_async._models import (
     OperationStatus,
     OperationSubType,
     OperationType,
-    make_update,
 )
 from durable_async.config import InvokeConfig
 from durable_async.exceptions import DurableOperationError, InvokeError, SerDesError
@@ -52,23 +51,15 @@ async def run_invoke(
     """Start the chained invoke ``op_id`` unless recorded, wait for its outcome, return it."""
     runtime = ctx.runtime
     sub_type = OperationSubType.CHAINED_INVOKE
-    op = ctx.recorded(op_id, OperationType.CHAINED_INVOKE, sub_type, name)
-    if op is None:
+    ref = OperationRef(ctx, op_id, OperationType.CHAINED_INVOKE, sub_type, name)
+    if ref.recorded() is None:
         text = serialize(config.serdes_payload or DEFAULT_JSON_SERDES, payload, op_id, runtime.arn)
         options: dict[str, Any] = {"FunctionName": function_name}
         if config.tenant_id is not None:
             options["TenantId"] = config.tenant_id
-        update = make_update(
-            op_id,
-            OperationType.CHAINED_INVOKE,
-            OperationAction.START,
-            parent_id=ctx.parent_id,
-            name=name,
-            sub_type=sub_type,
-            payload=text,
-            options=("ChainedInvokeOptions", options),
+        await ref.send(
+            OperationAction.START, payload=text, options=("ChainedInvokeOptions", options)
         )
-        await runtime.send(update, scope=ctx.scope)
 
     def finished() -> bool:
         current = runtime.state.get(op_id)

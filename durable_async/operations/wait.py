@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from durable_async._context import DurableContext
+from durable_async._context import DurableContext, OperationRef
 from durable_async._models import (
     OperationAction,
     OperationSubType,
     OperationType,
-    make_update,
 )
 from durable_async.config import Duration
 from durable_async.exceptions import ValidationError
@@ -33,19 +32,11 @@ def wait_seconds(duration: Duration) -> int:
 async def run_wait(ctx: DurableContext, op_id: str, seconds: int, name: str | None) -> None:
     """Start the wait (blocking) unless recorded, then wait until the service completes it."""
     runtime = ctx.runtime
-    op = ctx.recorded(op_id, OperationType.WAIT, OperationSubType.WAIT, name)
+    ref = OperationRef(ctx, op_id, OperationType.WAIT, OperationSubType.WAIT, name)
+    op = ref.recorded()
     if op is None:
-        update = make_update(
-            op_id,
-            OperationType.WAIT,
-            OperationAction.START,
-            parent_id=ctx.parent_id,
-            name=name,
-            sub_type=OperationSubType.WAIT,
-            options=("WaitOptions", {"WaitSeconds": seconds}),
-        )
-        await runtime.send(update, scope=ctx.scope)
-        op = runtime.state.get(op_id)
+        await ref.send(OperationAction.START, options=("WaitOptions", {"WaitSeconds": seconds}))
+        op = ref.current()
     end_ms = op.scheduled_end_timestamp if op is not None else None
     resume_at = end_ms / 1000 if end_ms is not None else runtime.clock.now() + seconds
 
