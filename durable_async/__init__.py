@@ -6,6 +6,7 @@ durable operation is a coroutine.
 
 from durable_async._context import DurableContext, StepContext
 from durable_async._execution import DurableHandler, durable_execution
+from durable_async._models import ErrorObject
 from durable_async.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from durable_async.config import (
     CallbackConfig,
@@ -56,6 +57,7 @@ __all__ = [
     "DurableContext",
     "DurableHandler",
     "Duration",
+    "ErrorObject",
     "ExtendedTypesSerDes",
     "InvokeConfig",
     "JitterStrategy",

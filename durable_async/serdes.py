@@ -87,7 +87,7 @@ class JsonSerDes(SerDes[T]):
     """Plain JSON, written exactly as the reference SDK's JsonSerDes writes it."""
 
     def serialize(self, value: T, serdes_context: SerDesContext) -> str:
-        """Return ``value`` as compact JSON."""
+        """Return ``value`` as ``json.dumps`` writes it."""
         return json.dumps(value)
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> T:

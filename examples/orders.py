@@ -1,6 +1,8 @@
 """An order workflow: reserve stock, charge a card (with retries), cool off, then ship.
 
-Run it with ``make run``, or ``durable-async run examples/orders.py:handler --input '{...}'``.
+Run it with:
+
+    durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}'
 """
 
 from __future__ import annotations
