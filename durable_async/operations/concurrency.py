@@ -216,6 +216,8 @@ class _Batch:
         policy = _Policy(len(self.branches), self.shape.completion)
         pending = deque(self.branches)
         running: dict[asyncio.Task[Any], tuple[_Branch, Scope]] = {}
+        # Finished branches report here, so each completion costs O(1), not a wait on them all.
+        finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
         limit = self.shape.max_concurrency or max(1, len(self.branches))
         succeeded = failed = 0
         try:
@@ -223,9 +225,13 @@ class _Batch:
                 while pending and len(running) < limit:
                     branch = pending.popleft()
                     scope = Scope(self.ctx.scope)
-                    running[asyncio.ensure_future(self.run_held(branch, scope))] = (branch, scope)
+                    task = asyncio.ensure_future(self.run_held(branch, scope))
+                    task.add_done_callback(finished.put_nowait)
+                    running[task] = (branch, scope)
                     self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                done = [await finished.get()]
+                while not finished.empty():
+                    done.append(finished.get_nowait())
                 for task in sorted(done, key=lambda t: running[t][0].index):
                     branch, _scope = running.pop(task)
                     self.release(branch)
