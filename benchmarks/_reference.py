@@ -40,7 +40,8 @@ __all__ = ["HANDLERS", "measure"]
 
 T = TypeVar("T")
 
-_TIMEOUT_SECONDS = 120
+# The execution's timeout on the emulated service; generous, the benchmark caps wall time itself.
+_TIMEOUT_SECONDS = 3600
 
 
 @durable_step
@@ -63,14 +64,18 @@ def _map_item(context: DurableContext, item: int, index: int, items: Sequence[in
 
 
 @durable_execution
-def gathered(event: dict[str, int], context: DurableContext) -> int:
-    """Run ``n`` steps at once: ``context.map`` over ``n`` items, one step each."""
+def mapped(event: dict[str, int], context: DurableContext) -> int:
+    """``context.map`` over ``n`` items, one step each (unlimited concurrency, default completion).
+
+    The gathered workload too: the reference has no concurrent primitive for bare steps.
+    """
     return sum(context.map(list(range(event["n"])), _map_item).get_results())
 
 
 HANDLERS: dict[Workload, Callable[..., Any]] = {
     Workload.SEQUENTIAL: sequential,
-    Workload.GATHERED: gathered,
+    Workload.GATHERED: mapped,
+    Workload.MAP: mapped,
 }
 
 

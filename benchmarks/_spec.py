@@ -1,4 +1,4 @@
-"""What a benchmark row is, and what one measurement of it sends back to the parent process."""
+"""What a benchmark row is, how it is measured, and what one measuring process sends back."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 __all__ = [
+    "MAP_SIZES",
+    "QUICK_MAP_SIZES",
     "ROWS",
     "Case",
     "Measurement",
+    "Plan",
     "Result",
     "Row",
     "Sample",
     "Sdk",
     "Store",
     "Workload",
+    "map_row",
 ]
 
 
@@ -29,6 +33,7 @@ class Sdk(StrEnum):
 class Workload(StrEnum):
     SEQUENTIAL = "sequential"
     GATHERED = "gathered"
+    MAP = "map"
 
 
 class Store(StrEnum):
@@ -38,16 +43,30 @@ class Store(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the table: a workload on a store behind an injected latency."""
+    """One line of a table: a workload on a store behind an injected latency.
+
+    ``size`` fixes the row's N (items of a map); without it the row takes the run's N.
+    """
 
     workload: Workload
     store: Store
     latency_ms: float
+    size: int | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.workload}-{self.store}-{self.latency_ms:g}ms"
+        base = f"{self.workload}-{self.store}-{self.latency_ms:g}ms"
+        return base if self.size is None else f"{base}-n{self.size}"
 
+
+def map_row(size: int) -> Row:
+    """The like-for-like map row: ``size`` items of one step each, in memory, 0 ms."""
+    return Row(Workload.MAP, Store.MEMORY, 0, size)
+
+
+# Map sizes of a full run and of a quick one.
+MAP_SIZES = (1_000, 10_000)
+QUICK_MAP_SIZES = (200,)
 
 ROWS = (
     Row(Workload.SEQUENTIAL, Store.MEMORY, 0),
@@ -55,7 +74,29 @@ ROWS = (
     Row(Workload.GATHERED, Store.MEMORY, 0),
     Row(Workload.GATHERED, Store.MEMORY, 10),
     Row(Workload.SEQUENTIAL, Store.SQLITE, 0),
+    *(map_row(size) for size in MAP_SIZES),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How one row and side is measured.
+
+    ``processes`` fresh processes each run ``repetitions`` timed executions, after a full-size
+    warm-up when ``warm_up`` (else the first timed execution is the process's first full-size
+    one). The first ``traced`` processes also run one execution under tracemalloc. A timed
+    execution that runs longer than ``cap_seconds`` stops the case: it is reported as capped.
+    """
+
+    repetitions: int
+    processes: int
+    warm_up: bool = True
+    traced: int | None = None  # None: every process
+    cap_seconds: float | None = None
+
+    @property
+    def traced_processes(self) -> int:
+        return self.processes if self.traced is None else min(self.traced, self.processes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +107,9 @@ class Case:
     row: Row
     steps: int
     repetitions: int
+    warm_up: bool = True
+    trace: bool = True
+    cap_seconds: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -76,9 +120,12 @@ class Case:
         row = data["row"]
         return cls(
             sdk=Sdk(data["sdk"]),
-            row=Row(Workload(row["workload"]), Store(row["store"]), row["latency_ms"]),
+            row=Row(Workload(row["workload"]), Store(row["store"]), row["latency_ms"], row["size"]),
             steps=data["steps"],
             repetitions=data["repetitions"],
+            warm_up=data["warm_up"],
+            trace=data["trace"],
+            cap_seconds=data["cap_seconds"],
         )
 
 
@@ -99,10 +146,16 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """What one measuring process sends back: its samples and one traced execution's peak."""
+    """What one measuring process sends back.
+
+    Its samples; the tracemalloc peak of one more execution (None when not traced); and how far
+    the process's resident set rose above its level before its first full-size execution
+    during that execution (None where the platform cannot tell).
+    """
 
     samples: list[Sample]
-    peak_bytes: int
+    peak_bytes: int | None
+    rss_growth_bytes: int | None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -110,19 +163,26 @@ class Measurement:
     @classmethod
     def from_json(cls, text: str) -> Measurement:
         data = json.loads(text)
-        return cls([Sample(**sample) for sample in data["samples"]], data["peak_bytes"])
+        return cls(
+            [Sample(**sample) for sample in data["samples"]],
+            data["peak_bytes"],
+            data["rss_growth_bytes"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """A case's figures: medians over every process's samples, and the median peak."""
+    """A case's figures: medians over every process's samples, and over its processes' peaks."""
 
     wall: float
     cpu: float
     service_cpu: float
     calls: float
     updates: float
-    peak_bytes: float
+    peak_bytes: float | None
+    rss_growth_bytes: float | None
+    samples: int
+    processes: int
 
     @classmethod
     def of(cls, measurements: Sequence[Measurement]) -> Result:
@@ -133,5 +193,13 @@ class Result:
             service_cpu=statistics.median(s.service_cpu for s in samples),
             calls=statistics.median(s.calls for s in samples),
             updates=statistics.median(s.updates for s in samples),
-            peak_bytes=statistics.median(m.peak_bytes for m in measurements),
+            peak_bytes=_median([m.peak_bytes for m in measurements]),
+            rss_growth_bytes=_median([m.rss_growth_bytes for m in measurements]),
+            samples=len(samples),
+            processes=len(measurements),
         )
+
+
+def _median(values: list[int | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
