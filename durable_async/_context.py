@@ -77,6 +77,8 @@ class OperationRef:
     type: OperationType
     sub_type: str
     name: str | None
+    #: The scope its updates belong to; the context's own unless set (a map item has its own).
+    scope: Scope | None = None
 
     def recorded(self) -> Operation | None:
         """Return the recorded operation (after the determinism check), if any."""
@@ -100,11 +102,14 @@ class OperationRef:
 
     async def send(self, action: OperationAction, **fields: Any) -> None:
         """Checkpoint this operation's ``action`` and wait until it is persisted."""
-        await self.ctx.runtime.send(self.update(action, **fields), scope=self.ctx.scope)
+        await self.ctx.runtime.send(
+            self.update(action, **fields), scope=self.scope or self.ctx.scope
+        )
 
     def enqueue(self, action: OperationAction, **fields: Any) -> None:
         """Queue this operation's ``action`` without waiting for it."""
-        self.ctx.runtime.checkpointer.enqueue(self.update(action, **fields), scope=self.ctx.scope)
+        scope = self.scope or self.ctx.scope
+        self.ctx.runtime.checkpointer.enqueue(self.update(action, **fields), scope=scope)
 
     async def wait_for_next_attempt(self) -> Operation | None:
         """Park until the service marks this operation READY after a RETRY's delay."""
@@ -147,9 +152,16 @@ class DurableContext:
         self._parent_id = parent_id
         self._scope = scope or Scope()
         self._ids = IdCounter(id_prefix if id_prefix is not None else parent_id)
-        self.logger = ReplayAwareLogger(
-            _log, {"execution_arn": runtime.arn, "parent_id": parent_id}, self.is_replaying
-        )
+        self._logger: ReplayAwareLogger | None = None
+
+    @property
+    def logger(self) -> ReplayAwareLogger:
+        """A logger that adds the execution's fields and stays silent while replaying."""
+        # Made on first use: most contexts (a map's items, say) never log.
+        if self._logger is None:
+            extra = {"execution_arn": self._runtime.arn, "parent_id": self._parent_id}
+            self._logger = ReplayAwareLogger(_log, extra, self.is_replaying)
+        return self._logger
 
     def is_replaying(self) -> bool:
         """Whether this context's next operation is already recorded (its code is replaying)."""

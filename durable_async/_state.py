@@ -11,8 +11,8 @@ invocation suspends with the earliest known resume time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from durable_async._models import Operation
@@ -48,6 +48,21 @@ class ExecutionState:
             self.on_change()
 
 
+class _Busy:
+    """``with activity.busy():`` as a plain class: cheaper than a generator per use."""
+
+    __slots__ = ("_activity",)
+
+    def __init__(self, activity: Activity) -> None:
+        self._activity = activity
+
+    def __enter__(self) -> None:
+        self._activity.hold()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._activity.release()
+
+
 class Activity:
     """Decides when the invocation has nothing left to do but wait, and parks the waiters."""
 
@@ -59,14 +74,9 @@ class Activity:
         self._idle: asyncio.Future[None] | None = None
         self.suspended = False
 
-    @contextmanager
-    def busy(self) -> Iterator[None]:
+    def busy(self) -> _Busy:
         """Count the enclosed work as progress, so the invocation does not suspend under it."""
-        self.hold()
-        try:
-            yield
-        finally:
-            self.release()
+        return _Busy(self)
 
     def hold(self) -> None:
         """Count one unit of progress until ``release`` (for work that spans tasks)."""

@@ -62,9 +62,13 @@ async def run_child(
     config: ChildConfig,
     *,
     sub_type: str | None = None,
+    scope: Scope | None = None,
 ) -> T:
-    """Run ``func`` in the child context ``op_id`` of ``ctx`` and return its result."""
-    child = _Child(ctx, op_id, name, config, sub_type)
+    """Run ``func`` in the child context ``op_id`` of ``ctx`` and return its result.
+
+    ``scope``, when given, is the scope the CONTEXT operation belongs to (``ctx.scope`` else).
+    """
+    child = _Child(ctx, op_id, name, config, sub_type, scope)
     return cast(T, await child.run(func))
 
 
@@ -76,12 +80,14 @@ class _Child:
         name: str | None,
         config: ChildConfig,
         sub_type: str | None,
+        scope: Scope | None,
     ) -> None:
         self.ctx = ctx
         self.op_id = op_id
         self.config = config
         sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
-        self.ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name)
+        self.ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name, scope)
+        self.outer_scope = scope or ctx.scope
         self.serdes = config.serdes or EXTENDED_TYPES_SERDES
         self.arn = ctx.runtime.arn
 
@@ -93,7 +99,7 @@ class _Child:
             raise _child_error(op.error)
         if op is None:
             self.ref.enqueue(OperationAction.START)
-        scope = Scope(self.ctx.scope)
+        scope = Scope(self.outer_scope)
         child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
         try:
             return await self.finish(op, await call_child_func(func, child))

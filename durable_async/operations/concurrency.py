@@ -301,10 +301,15 @@ class _Batch:
             value = await call_child_func(branch.func, child)
             payload = encode(self.item_serdes, value, branch_id, runtime.arn)
             return decode(self.item_serdes, payload, branch_id, runtime.arn)
-        holder = DurableContext(runtime, parent_id=self.op_id, scope=scope)
         config = ChildConfig(serdes=self.item_serdes)
         return await run_child(
-            holder, branch_id, branch.func, branch.name, config, sub_type=self.shape.item_sub_type
+            self.ctx,
+            branch_id,
+            branch.func,
+            branch.name,
+            config,
+            sub_type=self.shape.item_sub_type,
+            scope=scope,
         )
 
     async def rebuild(self, recorded: Operation) -> BatchResult[Any]:
