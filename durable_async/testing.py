@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -53,7 +53,6 @@ class DurableTestResult:
     operations: list[Operation]
     invocations: int
     checkpoint_calls: int
-    history: list[dict[str, Any]] = field(default_factory=list)
 
     def get_step(self, name: str) -> Operation:
         """Return the step named ``name``."""
@@ -74,18 +73,6 @@ class DurableTestResult:
     def get_invoke(self, name: str) -> Operation:
         """Return the chained invoke named ``name``."""
         return self._get(OperationType.CHAINED_INVOKE, name)
-
-    def get_invoked_execution_arn(self, name: str) -> str:
-        """Return the ARN of the durable execution the chained invoke ``name`` started."""
-        op_id = self.get_invoke(name).id
-        for event in self.history:
-            details = event.get("ChainedInvokeStartedDetails") or {}
-            if event.get("Id") == op_id and "DurableExecutionArn" in details:
-                return str(details["DurableExecutionArn"])
-        raise KeyError(
-            f"The chained invoke {name!r} started no durable execution; its target is a plain "
-            "function or could not be found."
-        )
 
     def _get(self, op_type: OperationType, name: str) -> Operation:
         for op in self.operations:
@@ -227,8 +214,24 @@ class DurableTestRunner:
             operations=[Operation.from_wire(op) for op in await service.list_operations(arn)],
             invocations=await service.invocations(arn),
             checkpoint_calls=await service.checkpoint_calls(arn),
-            history=(await service.get_history(arn))["Events"],
         )
+
+    async def get_invoked_execution_arn(self, result: DurableTestResult, name: str) -> str:
+        """Return the ARN of the durable execution that ``result``'s invoke ``name`` started."""
+        op_id = result.get_invoke(name).id
+        for event in await self.get_history(result.arn):
+            details = event.get("ChainedInvokeStartedDetails") or {}
+            if event.get("Id") == op_id and "DurableExecutionArn" in details:
+                return str(details["DurableExecutionArn"])
+        raise KeyError(
+            f"The chained invoke {name!r} started no durable execution; its target is a plain "
+            "function or could not be found."
+        )
+
+    async def get_history(self, arn: str) -> list[dict[str, Any]]:
+        """Return the execution's GetDurableExecutionHistory events, oldest first."""
+        events: list[dict[str, Any]] = (await self.service.get_history(arn))["Events"]
+        return events
 
     async def _callback_id(self, arn: str, name: str | None) -> str:
         while True:

@@ -50,7 +50,7 @@ async def test_invoke_returns_the_targets_result_and_replays_it(sqlite_path: Pat
     async with DurableTestRunner(handler, store=sqlite_path) as runner:
         runner.register_durable_function("pricing-fn", pricing)
         result = await runner.run(timeout=30)
-        target = await runner.describe(result.get_invoked_execution_arn("price"))
+        target = await runner.describe(await runner.get_invoked_execution_arn(result, "price"))
     assert result.status is ExecutionStatus.SUCCEEDED
     assert result.result == {"id": "o-1", "price": 200}
     assert results == [{"id": "o-1", "price": 200}] * 2

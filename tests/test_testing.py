@@ -312,7 +312,7 @@ async def test_chained_invokes_of_registered_functions() -> None:
         runner.register_durable_function("pricing", pricing)
         runner.register_function("tax", tax)
         result = await runner.run(timeout=10)
-        child_arn = result.get_invoked_execution_arn("quote")
+        child_arn = await runner.get_invoked_execution_arn(result, "quote")
         child = await runner.describe(child_arn)
     assert result.result == {"quote": {"Result": '{"total": 5}'}, "tax": {"Result": "1"}}
     assert result.get_invoke("quote").result == '{"total": 5}'
@@ -321,4 +321,4 @@ async def test_chained_invokes_of_registered_functions() -> None:
     assert child.get_wait("settle").status.value == "SUCCEEDED"
     assert taxed == [{"net": 10}]
     with pytest.raises(KeyError, match="plain function"):
-        result.get_invoked_execution_arn("tax")
+        await runner.get_invoked_execution_arn(result, "tax")

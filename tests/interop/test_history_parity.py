@@ -68,7 +68,7 @@ async def test_history_matches_the_reference_emulator(
 
     async with DurableTestRunner(FUNCTIONS[function], skip_time=True) as runner:
         result = await runner.run(input=payload, timeout=30)
-    ours = normalize(result.history)
+        ours = normalize(await runner.get_history(result.arn))
 
     assert result.status.value == execution["Status"]
     assert ours == theirs
