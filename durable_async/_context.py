@@ -80,6 +80,17 @@ class OperationRef:
     #: The scope its updates belong to; the context's own unless set (a map item has its own).
     scope: Scope | None = None
 
+    @property
+    def label(self) -> str:
+        """The operation's name, or its id when it has none (for messages)."""
+        return self.name or self.op_id
+
+    def logger(self, attempt: int) -> ReplayAwareLogger:
+        """A logger for the operation's own code: always live, with its id, name and attempt."""
+        return self.ctx.logger.bind(
+            live=True, operation_id=self.op_id, operation_name=self.name, attempt=attempt
+        )
+
     def recorded(self) -> Operation | None:
         """Return the recorded operation (after the determinism check), if any."""
         return self.ctx.recorded(self.op_id, self.type, self.sub_type, self.name)

@@ -111,7 +111,7 @@ class _Condition:
         attempt = (op.attempt if op is not None else 0) + 1
         try:
             payload = self.encode(await self.call(self.current_state(op), attempt))
-            check_payload_size(payload, self.label)
+            check_payload_size(payload, self.ref.label)
             decision = self.config.wait_strategy(self.decode(payload), attempt)
         except (ExecutionError, InvocationError):
             raise
@@ -134,7 +134,7 @@ class _Condition:
         return self.decode(self.encode(self.config.initial_state))
 
     async def call(self, state: Any, attempt: int) -> Any:
-        check_context = WaitForConditionCheckContext(self.logger(attempt), attempt)
+        check_context = WaitForConditionCheckContext(self.ref.logger(attempt), attempt)
         return await call_user(self.check, state, check_context)
 
     def encode(self, value: Any) -> str:
@@ -142,15 +142,6 @@ class _Condition:
 
     def decode(self, payload: str | None) -> Any:
         return deserialize(self.serdes, payload, self.op_id, self.runtime.arn)
-
-    def logger(self, attempt: int) -> ReplayAwareLogger:
-        return self.ctx.logger.bind(
-            live=True, operation_id=self.op_id, operation_name=self.name, attempt=attempt
-        )
-
-    @property
-    def label(self) -> str:
-        return self.name or self.op_id
 
 
 async def run_wait_for_condition(

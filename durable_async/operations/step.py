@@ -12,7 +12,6 @@ from typing import Any, TypeVar, cast
 
 from durable_async._checkpoint import check_payload_size
 from durable_async._context import DurableContext, OperationRef, StepContext
-from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -113,7 +112,7 @@ class _Step:
         try:
             value = await self.call(attempt)
             payload = serialize(self.serdes, value, self.op_id, self.runtime.arn)
-            check_payload_size(payload, self.label)
+            check_payload_size(payload, self.ref.label)
             result = self.decode(payload)
         except ExecutionError:
             raise
@@ -126,7 +125,9 @@ class _Step:
         return result
 
     async def call(self, attempt: int) -> Any:
-        return await call_user(self.func, StepContext(self.op_id, attempt, self.logger(attempt)))
+        return await call_user(
+            self.func, StepContext(self.op_id, attempt, self.ref.logger(attempt))
+        )
 
     async def handle_failure(self, error: Exception, attempt: int, *, retry: bool = True) -> Any:
         """Record RETRY (and return ``_RETRY``) or FAIL (and raise StepError)."""
@@ -145,15 +146,6 @@ class _Step:
 
     def decode(self, payload: str | None) -> Any:
         return deserialize(self.serdes, payload, self.op_id, self.runtime.arn)
-
-    def logger(self, attempt: int) -> ReplayAwareLogger:
-        return self.ctx.logger.bind(
-            live=True, operation_id=self.op_id, operation_name=self.name, attempt=attempt
-        )
-
-    @property
-    def label(self) -> str:
-        return self.name or self.op_id
 
 
 _RETRY: Any = object()
