@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._ids import IdCounter
@@ -183,6 +183,23 @@ class DurableContext:
         """The id of the CONTEXT operation this context runs in (None at the root)."""
         return self._parent_id
 
+    # Overloads: with ``T | Awaitable[T]`` alone, mypy cannot solve T for an async function.
+    @overload
+    def step(
+        self,
+        func: Callable[[StepContext], Awaitable[T]],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def step(
+        self,
+        func: Callable[[StepContext], T],
+        name: str | None = None,
+        config: StepConfig | None = None,
+    ) -> Awaitable[T]: ...
+
     def step(
         self,
         func: Callable[[StepContext], T | Awaitable[T]],
@@ -200,6 +217,22 @@ class DurableContext:
         step_name = name or getattr(func, "_original_name", None)
         return run_step(self, self._ids.next_id(), func, step_name, config or StepConfig())
 
+    @overload
+    def run_in_child_context(
+        self,
+        func: Callable[[DurableContext], Awaitable[T]],
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def run_in_child_context(
+        self,
+        func: Callable[[DurableContext], T],
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> Awaitable[T]: ...
+
     def run_in_child_context(
         self,
         func: Callable[[DurableContext], Awaitable[T] | T],
@@ -215,6 +248,24 @@ class DurableContext:
 
         child_name = name or getattr(func, "_original_name", None)
         return run_child(self, self._ids.next_id(), func, child_name, config or ChildConfig())
+
+    @overload
+    def map(
+        self,
+        items: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T]],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Awaitable[BatchResult[T]]: ...
+
+    @overload
+    def map(
+        self,
+        items: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], T],
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Awaitable[BatchResult[T]]: ...
 
     def map(
         self,
@@ -234,6 +285,22 @@ class DurableContext:
         validate_completion(config.completion_config, len(items))
         map_name = name or getattr(func, "_original_name", None)
         return run_map(self, self._ids.next_id(), items, func, map_name, config)
+
+    @overload
+    def parallel(
+        self,
+        functions: Sequence[Callable[[DurableContext], Awaitable[T]]],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Awaitable[BatchResult[T]]: ...
+
+    @overload
+    def parallel(
+        self,
+        functions: Sequence[Callable[[DurableContext], T] | ParallelBranch],
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Awaitable[BatchResult[T]]: ...
 
     def parallel(
         self,
@@ -302,6 +369,22 @@ class DurableContext:
 
         op_id = self._ids.next_id()
         return run_invoke(self, op_id, function_name, payload, name, config or InvokeConfig())
+
+    @overload
+    def wait_for_condition(
+        self,
+        check: Callable[[T, WaitForConditionCheckContext], Awaitable[T]],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def wait_for_condition(
+        self,
+        check: Callable[[T, WaitForConditionCheckContext], T],
+        config: WaitForConditionConfig[T],
+        name: str | None = None,
+    ) -> Awaitable[T]: ...
 
     def wait_for_condition(
         self,
