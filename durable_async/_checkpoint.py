@@ -337,10 +337,15 @@ def check_payload_size(payload: str | None, label: str) -> None:
         )
 
 
+# One encoder for every update: json.dumps with non-default options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _size_of(update: Wire) -> int:
     if update.get("Type") != "EXECUTION":
         check_payload_size(update.get("Payload"), update.get("Name") or update["Id"])
-    return len(json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode())
+    text = _ENCODER.encode(update)
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _describe(exc: ServiceError) -> str:

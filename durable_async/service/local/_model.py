@@ -132,9 +132,13 @@ def _int_or_none(value: object) -> int | None:
     return None if value is None else int(str(value))
 
 
+# One encoder for every call: json.dumps with non-default options builds a new one each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: object) -> str:
     """Encode ``value`` as compact JSON."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def function_arn(function_name: str) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from durable_async.service.local._model import Json, invalid
+from durable_async.service.local._model import Json, dumps, invalid
 
 __all__ = ["MAX_CALL_BYTES", "MAX_PAYLOAD_BYTES", "MAX_UPDATES", "validate_call"]
 
@@ -48,7 +47,7 @@ def _check_limits(updates: list[Any]) -> None:
     # that payload is exempt from the per-call and per-operation limits.
     sized = [_without_payload(u) if _is_execution(u) else u for u in updates]
     try:
-        size = len(json.dumps(sized, separators=(",", ":")).encode())
+        size = len(dumps(sized).encode())
     except (TypeError, ValueError) as exc:
         raise invalid(f"Updates must be plain JSON values; {exc}.") from exc
     if size > MAX_CALL_BYTES:
