@@ -29,6 +29,9 @@ from yarl import URL
 from durable_async.service import DurableService, ServiceError
 from durable_async.service.aws import AwsDurableService, default_service, is_retryable_response
 
+# Dummy credentials and no real AWS configuration for every test here (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("aws_env")
+
 DEX_LOCAL_RUNNER = Path(sys.executable).with_name("dex-local-runner")
 HOST = "127.0.0.1"
 READY_TIMEOUT_SECONDS = 15.0
@@ -53,19 +56,6 @@ def step_updates(step_id: str = "step-1", result: str = '"charged"') -> list[dic
         {"Id": step_id, "Type": "STEP", "SubType": "Step", "Name": "charge", "Action": "START"},
         {"Id": step_id, "Type": "STEP", "SubType": "Step", "Action": "SUCCEED", "Payload": result},
     ]
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials and a region, isolated from any real AWS configuration."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

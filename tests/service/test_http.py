@@ -29,7 +29,7 @@ from durable_async.service.aws import AwsDurableService
 from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock, SqliteStore
 from durable_async.service.local.http import _TIMESTAMP_KEYS, LocalHttpServer
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("aws_env")]
 
 START_MS = 1_700_000_000_123
 INPUT = json.dumps({"order": 42})
@@ -46,19 +46,6 @@ DURABLE_OPERATIONS = (
     "ListDurableExecutionsByFunction",
     "StopDurableExecution",
 )
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Dummy credentials and a region, isolated from any real AWS configuration."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture
