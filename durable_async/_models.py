@@ -18,6 +18,7 @@ __all__ = [
     "OperationSubType",
     "OperationType",
     "TERMINAL_STATUSES",
+    "wire_text",
 ]
 
 Wire = dict[str, Any]
@@ -84,14 +85,59 @@ class OperationAction(StrEnum):
     CANCEL = "CANCEL"
 
 
+def wire_text(text: str) -> str:
+    """Return ``text`` encodable as UTF-8: each lone surrogate becomes a ``\\udcff`` escape.
+
+    A file name decoded with ``os.fsdecode`` keeps its undecodable bytes as lone surrogates;
+    such text cannot be sent or stored, and recording it would fail every invocation. Text
+    that is already valid (nearly all of it) is returned as it is.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None:
+        return None
+    return wire_text(value if isinstance(value, str) else _safe_str(value))
+
+
+def _safe_str(value: object) -> str:
+    """Return ``str(value)``, or a description when its ``__str__`` itself fails."""
+    try:
+        return str(value)
+    except Exception as exc:  # a broken __str__ must not stop the failure being recorded
+        return f"<{type(value).__name__} whose str() raised {type(exc).__name__}>"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorObject:
-    """An error as the service records it."""
+    """An error as the service records it.
+
+    Every field is made wire-safe when the object is built (see :func:`wire_text`), so an
+    error holding undecodable text is recorded, escaped, instead of failing the invocation.
+    """
 
     error_type: str | None = None
     error_message: str | None = None
     error_data: str | None = None
     stack_trace: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("error_type", "error_message", "error_data"):
+            value = getattr(self, name)
+            safe = _optional_text(value)
+            if safe is not value:
+                object.__setattr__(self, name, safe)
+        if self.stack_trace is not None:
+            lines = [_optional_text(line) or "" for line in self.stack_trace]
+            if any(a is not b for a, b in zip(lines, self.stack_trace, strict=True)):
+                object.__setattr__(self, "stack_trace", lines)
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorObject:
@@ -103,7 +149,7 @@ class ErrorObject:
 
         if isinstance(exc, DurableOperationError):
             return cls(_qualified_name(type(exc)), exc.message, exc.data, exc.stack_trace)
-        return cls(_qualified_name(type(exc)), str(exc))
+        return cls(_qualified_name(type(exc)), _safe_str(exc))
 
     @classmethod
     def from_wire(cls, data: Wire | None) -> ErrorObject | None:
