@@ -14,6 +14,10 @@ Three SerDes ship with durable_async, mirroring the reference SDK:
   default for steps, child contexts, map, parallel and wait_for_condition).
 - ``PassThroughSerDes``: the text as it is (the reference's default for callback results).
 
+Values are written as JSON, never as ``NaN`` or ``Infinity``: a value holding a NaN or infinite
+float is refused with SerDesError (the reference would write text that is not JSON). Reading is
+lenient, so payloads the reference wrote still read back.
+
 Payload rules, as in the reference: ``None`` serializes to ``"null"``; an absent payload
 (``None`` data) deserializes to ``None`` without calling the SerDes; an empty string is handed
 to the SerDes like any other text, which for the JSON SerDes is an error.
@@ -83,12 +87,38 @@ class SerDes(ABC, Generic[T]):
         return False
 
 
+class _NotJsonError(ValueError):
+    """A value holds NaN or an infinite float, which JSON has no way to write."""
+
+
+# Built once: json.dumps with non-default options makes a new encoder on every call.
+_PLAIN_ENCODER = json.JSONEncoder(allow_nan=False)
+_COMPACT_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
+def _dumps(value: object, encoder: json.JSONEncoder = _PLAIN_ENCODER) -> str:
+    """Return ``value`` as JSON text, refusing NaN and infinities instead of writing non-JSON."""
+    try:
+        return encoder.encode(value)
+    except ValueError as exc:
+        # json raises "Out of range float values are not JSON compliant" for NaN and +-inf.
+        if "float" in str(exc):
+            raise _NotJsonError(
+                "it holds NaN, Infinity or -Infinity, which JSON cannot carry"
+            ) from exc
+        raise
+
+
 class JsonSerDes(SerDes[T]):
-    """Plain JSON, written exactly as the reference SDK's JsonSerDes writes it."""
+    """Plain JSON, written exactly as the reference SDK's JsonSerDes writes it.
+
+    NaN and infinite floats are refused: ``json.dumps`` would write ``NaN``/``Infinity``,
+    which is not JSON and which other readers reject.
+    """
 
     def serialize(self, value: T, serdes_context: SerDesContext) -> str:
         """Return ``value`` as ``json.dumps`` writes it."""
-        return json.dumps(value)
+        return _dumps(value)
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
         """Parse ``data`` as JSON."""
@@ -252,7 +282,7 @@ class ExtendedTypesSerDes(SerDes[T]):
     def serialize(self, value: T, serdes_context: SerDesContext | None = None) -> str:
         """Return ``value`` as plain JSON when primitive, else as a tagged envelope."""
         payload = value if SerDes.is_primitive(value) else self._codec.encode(value)
-        return json.dumps(payload, separators=(",", ":"))
+        return _dumps(payload, _COMPACT_ENCODER)
 
     def deserialize(self, data: str, serdes_context: SerDesContext | None = None) -> T:
         """Parse ``data``, unwrapping tagged envelopes."""
@@ -276,32 +306,77 @@ def _describe(serdes: SerDes[Any]) -> str:
 
 
 def serialize(
-    serdes: SerDes[T] | None, value: T, operation_id: str, durable_execution_arn: str
+    serdes: SerDes[T] | None,
+    value: T,
+    operation_id: str,
+    durable_execution_arn: str,
+    *,
+    label: str | None = None,
 ) -> str:
     """Serialize ``value`` with ``serdes`` (JsonSerDes when None), raising SerDesError on failure.
 
-    A SerDesError raised by the SerDes itself propagates unchanged.
+    A SerDesError raised by the SerDes itself propagates unchanged. Text the wire cannot carry
+    is refused here too: a SerDes that returns something other than a str, or text holding a
+    lone surrogate, fails with SerDesError instead of failing the checkpoint call later.
+    Messages name the operation by ``label`` (its name, say) when given, else by its id.
     """
     active: SerDes[Any] = serdes if serdes is not None else DEFAULT_JSON_SERDES
     try:
-        return active.serialize(value, SerDesContext(operation_id, durable_execution_arn))
+        text = active.serialize(value, SerDesContext(operation_id, durable_execution_arn))
     except SerDesError:
         raise
+    except _NotJsonError as exc:
+        raise SerDesError(
+            f"Could not serialize {_what(value, label or operation_id, active)}: {exc}. "
+            "Replace NaN and infinite floats before returning the value (with None, a string, "
+            "or a Decimal under ExtendedTypesSerDes)."
+        ) from exc
     except Exception as exc:
         raise SerDesError(
-            f"Could not serialize the {type(value).__name__} value of operation "
-            f"{operation_id} with {_describe(active)}: {exc}. Return a value that SerDes "
-            f"supports, or pass a SerDes that does (for example ExtendedTypesSerDes or your "
-            f"own) as the serdes of the operation's config."
+            f"Could not serialize {_what(value, label or operation_id, active)}: {exc}. "
+            "Return a value that SerDes supports, or pass a SerDes that does (for example "
+            "ExtendedTypesSerDes or your own) as the serdes of the operation's config."
+        ) from exc
+    # JSON from json.dumps is ASCII; only other text needs the closer look.
+    if text is not None and not (isinstance(text, str) and text.isascii()):
+        _check_text(text, _what(value, label or operation_id, active))
+    return text
+
+
+def _what(value: object, operation: str, serdes: SerDes[Any]) -> str:
+    return f"the {type(value).__name__} value of operation {operation} with {_describe(serdes)}"
+
+
+def _check_text(text: object, what: str) -> None:
+    """Raise SerDesError unless ``text`` is a str the wire can carry as UTF-8."""
+    if not isinstance(text, str):
+        raise SerDesError(
+            f"Could not serialize {what}: the SerDes returned a {type(text).__name__}, not a "
+            "str. Make its serialize() return text."
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SerDesError(
+            f"Could not serialize {what}: the text it returned holds a lone surrogate "
+            f"({text[exc.start]!r} at index {exc.start}), which is not valid Unicode and cannot "
+            "be stored. Escape such characters in the SerDes (json.dumps does by default), or "
+            "decode file names and bytes with errors='replace'."
         ) from exc
 
 
 def deserialize(
-    serdes: SerDes[T] | None, data: str | None, operation_id: str, durable_execution_arn: str
+    serdes: SerDes[T] | None,
+    data: str | None,
+    operation_id: str,
+    durable_execution_arn: str,
+    *,
+    label: str | None = None,
 ) -> T:
     """Deserialize ``data`` with ``serdes`` (JsonSerDes when None); None data gives None.
 
-    A SerDesError raised by the SerDes itself propagates unchanged.
+    A SerDesError raised by the SerDes itself propagates unchanged. Messages name the
+    operation by ``label`` when given, else by its id.
     """
     if data is None:
         return cast(T, None)
@@ -311,8 +386,9 @@ def deserialize(
     except SerDesError:
         raise
     except Exception as exc:
+        operation = label or operation_id
         raise SerDesError(
-            f"Could not deserialize the checkpointed payload of operation {operation_id} "
+            f"Could not deserialize the checkpointed payload of operation {operation} "
             f"({len(data)} characters) with {_describe(active)}: {exc}. Pass the same SerDes "
             f"that wrote it as the serdes of the operation's config."
         ) from exc

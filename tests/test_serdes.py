@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import os
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_durable_execution_sdk_python import serdes as ref
@@ -23,6 +25,7 @@ from durable_async.exceptions import SerDesError
 from durable_async.serdes import (
     DEFAULT_JSON_SERDES,
     EXTENDED_TYPES_SERDES,
+    PASS_THROUGH_SERDES,
     ExtendedTypeSerDes,
     ExtendedTypesSerDes,
     JsonSerDes,
@@ -331,3 +334,98 @@ def test_is_primitive_matches_reference(value: object, expected: bool) -> None:
     """SerDes.is_primitive agrees with the reference's fast-path test."""
     assert SerDes.is_primitive(value) is expected
     assert ref.SerDes.is_primitive(value) is expected
+
+
+NON_FINITE_VALUES = [
+    pytest.param(None, float("nan"), id="json-nan"),
+    pytest.param(None, {"ratio": float("inf")}, id="json-nested-inf"),
+    pytest.param(None, [1.0, -float("inf")], id="json-list-minus-inf"),
+    pytest.param(EXTENDED_TYPES_SERDES, float("nan"), id="extended-nan"),
+    pytest.param(EXTENDED_TYPES_SERDES, [0.5, float("inf")], id="extended-plain-list-inf"),
+    pytest.param(EXTENDED_TYPES_SERDES, {"ratio": float("nan")}, id="extended-envelope-nan"),
+    pytest.param(EXTENDED_TYPES_SERDES, (1, -float("inf")), id="extended-tuple-minus-inf"),
+]
+
+
+@pytest.mark.parametrize(("serdes", "value"), NON_FINITE_VALUES)
+def test_nan_and_infinity_are_refused_with_the_operation_named(
+    serdes: SerDes[Any] | None, value: object
+) -> None:
+    """NaN and infinities raise SerDesError naming the operation, instead of writing non-JSON."""
+    with pytest.raises(SerDesError) as caught:
+        serialize(serdes, value, "op-5", ARN, label="prices")
+    message = str(caught.value)
+    assert "operation prices" in message
+    assert "NaN, Infinity or -Infinity" in message
+    assert "Replace NaN and infinite floats" in message
+
+
+def test_finite_floats_are_written_as_the_reference_writes_them() -> None:
+    """Refusing NaN changes nothing for finite floats: the text is the reference's."""
+    values = [0.1, -2.5e300, 5e-324, [1.0, {"x": 1e16}], {"a": (0.5,)}]
+    for value in values:
+        assert serialize(None, value, "op-1", ARN) == ref.JsonSerDes().serialize(value, REF_CONTEXT)
+        assert EXTENDED_TYPES_SERDES.serialize(value, CONTEXT) == REF_EXTENDED.serialize(
+            value, REF_CONTEXT
+        )
+
+
+def test_nan_written_by_the_reference_still_reads_back() -> None:
+    """Reading stays lenient: a NaN the reference SDK recorded deserializes, so replay works."""
+    text = REF_EXTENDED.serialize([float("nan")], REF_CONTEXT)
+    assert text == "[NaN]"
+    assert math.isnan(deserialize(EXTENDED_TYPES_SERDES, text, "op-1", ARN)[0])
+
+
+@pytest.mark.parametrize(
+    "serdes",
+    [pytest.param(None, id="json"), pytest.param(EXTENDED_TYPES_SERDES, id="extended")],
+)
+def test_lone_surrogates_are_escaped_and_read_back(serdes: SerDes[Any] | None) -> None:
+    """A str holding a lone surrogate (an undecodable file name) is written as ASCII JSON."""
+    name = os.fsdecode(b"/data/report-\xff.csv")
+    value = {"file": name, "n": 1} if serdes is None else [name]
+    text = serialize(serdes, value, "op-1", ARN)
+    assert text.isascii()
+    assert "\\udcff" in text
+    text.encode("utf-8")
+    assert deserialize(serdes, text, "op-1", ARN) == value
+
+
+class _RawTextSerDes(SerDes[Any]):
+    """Return the value as its own text, or the value itself, whatever it is."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        return cast(str, value)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        return data
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        pytest.param(
+            os.fsdecode(b"report-\xff"), r"lone surrogate \('\\udcff' at index 7\)", id="surrogate"
+        ),
+        pytest.param(b"raw", "returned a bytes, not a str", id="bytes"),
+        pytest.param({"a": 1}, "returned a dict, not a str", id="dict"),
+    ],
+)
+def test_text_the_wire_cannot_carry_is_refused(value: object, match: str) -> None:
+    """A SerDes returning a lone surrogate or a non-str fails with SerDesError, not at send time."""
+    with pytest.raises(SerDesError, match=match) as caught:
+        serialize(_RawTextSerDes(), value, "op-4", ARN, label="export")
+    assert "operation export" in str(caught.value)
+
+
+def test_valid_non_ascii_text_from_a_serdes_passes_unchanged() -> None:
+    """Text beyond ASCII that is valid Unicode is kept as the SerDes wrote it."""
+    assert serialize(_RawTextSerDes(), "héllo ✓ 😀", "op-1", ARN) == "héllo ✓ 😀"
+    assert serialize(PASS_THROUGH_SERDES, None, "op-1", ARN) is None
+
+
+def test_deserialize_failure_names_the_label_when_given() -> None:
+    """deserialize names the operation by its label when the caller passes one."""
+    with pytest.raises(SerDesError, match="operation totals "):
+        deserialize(None, "{bad", "op-1", ARN, label="totals")
