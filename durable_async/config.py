@@ -11,7 +11,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, SupportsFloat, TypeVar
 
 from durable_async.exceptions import ValidationError
 
@@ -31,21 +31,41 @@ __all__ = [
     "Duration",
     "InvokeConfig",
     "JitterStrategy",
+    "MAX_DURATION_SECONDS",
     "StepConfig",
     "StepSemantics",
     "WaitForCallbackConfig",
 ]
 
 
+MAX_DURATION_SECONDS = 31_622_400
+"""The longest Duration: 366 days, the service's limit for a wait, a retry delay and a whole
+execution (``WaitSeconds``, ``NextAttemptDelaySeconds`` and ``ExecutionTimeout``)."""
+
+
 @dataclass(frozen=True)
 class Duration:
-    """A non-negative span of whole seconds."""
+    """A span of whole seconds, from 0 to ``MAX_DURATION_SECONDS`` (366 days).
+
+    Anything else (negative, fractional, NaN, infinite or longer than the service accepts) is
+    refused with ValidationError when the Duration is made, not when the service rejects it.
+    The ``from_*`` constructors drop fractions of a second, as the reference SDK's do.
+    """
 
     seconds: int = 0
 
     def __post_init__(self) -> None:
-        if self.seconds < 0:
-            raise ValidationError(f"Duration must not be negative, got {self.seconds} seconds.")
+        seconds = self.seconds
+        if type(seconds) is not int:
+            seconds = _whole_seconds(seconds)
+            object.__setattr__(self, "seconds", seconds)
+        if seconds < 0:
+            raise ValidationError(
+                f"Duration must not be negative, got {_show(seconds)} seconds; use Duration() for "
+                "no time at all."
+            )
+        if seconds > MAX_DURATION_SECONDS:
+            raise ValidationError(_too_long(f"{_show(seconds)} seconds"))
 
     def to_seconds(self) -> int:
         """Return the duration in whole seconds."""
@@ -54,22 +74,78 @@ class Duration:
     @classmethod
     def from_seconds(cls, value: float) -> Duration:
         """Make a duration of ``value`` seconds (fractions are dropped)."""
-        return cls(seconds=int(value))
+        return cls(seconds=_scaled(value, 1, "seconds"))
 
     @classmethod
     def from_minutes(cls, value: float) -> Duration:
         """Make a duration of ``value`` minutes."""
-        return cls(seconds=int(value * 60))
+        return cls(seconds=_scaled(value, 60, "minutes"))
 
     @classmethod
     def from_hours(cls, value: float) -> Duration:
         """Make a duration of ``value`` hours."""
-        return cls(seconds=int(value * 3600))
+        return cls(seconds=_scaled(value, 3600, "hours"))
 
     @classmethod
     def from_days(cls, value: float) -> Duration:
         """Make a duration of ``value`` days."""
-        return cls(seconds=int(value * 86400))
+        return cls(seconds=_scaled(value, 86400, "days"))
+
+
+def _real(value: object, what: str) -> int | float:
+    """Return ``value`` as an int or a finite float, or raise ValidationError saying why not."""
+    if isinstance(value, bool) or not isinstance(value, SupportsFloat):
+        raise ValidationError(f"{what} needs a number, got {type(value).__name__} {_show(value)}.")
+    if isinstance(value, int):
+        return int(value)
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValidationError(f"{what} needs a finite number, got {_show(value)}.")
+    return number
+
+
+def _show(value: object) -> str:
+    """Return a short ``repr`` of ``value`` for an error message, whatever its size."""
+    try:
+        text = repr(value)
+    except Exception:  # an int past the digit limit, or a broken __repr__
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _whole_seconds(value: object) -> int:
+    number = _real(value, "Duration(seconds=...)")
+    if number != int(number):
+        raise ValidationError(
+            f"Duration holds whole seconds, got {_show(value)}; use "
+            f"Duration.from_seconds({_show(value)}) to drop the fraction."
+        )
+    return int(number)
+
+
+def _scaled(value: float, factor: int, unit: str) -> int:
+    number = _real(value, f"Duration.from_{unit}")
+    if number < 0:
+        raise ValidationError(
+            f"Duration must not be negative, got {_show(value)} {unit}; use Duration() for no "
+            "time at all."
+        )
+    seconds = number * factor
+    if seconds > MAX_DURATION_SECONDS:
+        # Checked before int(): a huge float would otherwise overflow or build a giant int.
+        raise ValidationError(_too_long(f"{_show(value)} {unit}"))
+    return int(seconds)
+
+
+def _too_long(got: str) -> str:
+    return (
+        f"Duration must be at most {MAX_DURATION_SECONDS:,} seconds (366 days, the longest "
+        f"wait, retry delay or execution the service accepts), got {got}; use a shorter "
+        "duration."
+    )
 
 
 class JitterStrategy(StrEnum):
@@ -90,6 +166,51 @@ class JitterStrategy(StrEnum):
     def finalize_delay(self, base_delay: float) -> int:
         """Apply jitter, round up and clamp to at least one second."""
         return max(1, math.ceil(self.apply_jitter(base_delay)))
+
+
+# Checks shared by the retry and wait strategy configs (retries.py and waits.py import them,
+# private as they are, to keep them out of the public reference). Each raises ValidationError
+# naming the config and the field, so a bad value fails where it is written.
+
+
+def _check_attempts(owner: str, value: object, meaning: str) -> None:
+    """Refuse a ``max_attempts`` that is not a whole number of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(
+            f"{owner} max_attempts must be a whole number of at least 1 ({meaning}), "
+            f"got {_show(value)}."
+        )
+
+
+def _check_backoff_rate(owner: str, value: object) -> None:
+    """Refuse a ``backoff_rate`` that is not a finite, non-negative number."""
+    rate = _real(value, f"{owner} backoff_rate")
+    if rate < 0:
+        raise ValidationError(
+            f"{owner} backoff_rate must not be negative, got {_show(value)}; use 1 for equal "
+            "delays, more than 1 for growing ones."
+        )
+
+
+def _check_delay(owner: str, field_name: str, value: object) -> None:
+    """Refuse a delay that is not a Duration (a Duration is already within bounds)."""
+    if not isinstance(value, Duration):
+        hint = f"Duration.from_seconds({_show(value)})" if isinstance(value, int | float) else ""
+        raise ValidationError(
+            f"{owner} {field_name} must be a Duration, got {type(value).__name__} "
+            f"{_show(value)}; write it as {hint or 'Duration.from_seconds(...)'}."
+        )
+
+
+def _check_jitter(owner: str, value: object) -> JitterStrategy:
+    """Return ``value`` as a JitterStrategy (its name is accepted too), or refuse it."""
+    if isinstance(value, JitterStrategy):
+        return value
+    if isinstance(value, str) and value in JitterStrategy.__members__:
+        return JitterStrategy[value]
+    raise ValidationError(
+        f"{owner} jitter_strategy must be JitterStrategy.NONE, FULL or HALF, got {_show(value)}."
+    )
 
 
 class StepSemantics(Enum):
@@ -306,6 +427,8 @@ class CallbackConfig:
     sub_type: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
+        _check_delay(type(self).__name__, "timeout", self.timeout)
+        _check_delay(type(self).__name__, "heartbeat_timeout", self.heartbeat_timeout)
         _validate_sub_type(self.sub_type)
 
     @property
