@@ -20,7 +20,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from durable_async.config import Duration, JitterStrategy
+from durable_async.config import (
+    Duration,
+    JitterStrategy,
+    _check_attempts,
+    _check_backoff_rate,
+    _check_delay,
+    _check_jitter,
+    _show,
+)
+from durable_async.exceptions import ValidationError
 
 __all__ = [
     "JitterStrategy",
@@ -45,6 +54,9 @@ class RetryDecision:
     should_retry: bool
     delay: Duration
 
+    def __post_init__(self) -> None:
+        _check_delay("RetryDecision", "delay", self.delay)
+
     @property
     def delay_seconds(self) -> int:
         """Return the delay in whole seconds."""
@@ -66,7 +78,12 @@ RetryStrategy = Callable[[Exception, int], RetryDecision]
 
 @dataclass(frozen=True)
 class RetryStrategyConfig:
-    """Exponential backoff: how many attempts, how long between them, which errors retry."""
+    """Exponential backoff: how many attempts, how long between them, which errors retry.
+
+    Checked when built: ``max_attempts`` is at least 1 (1 means no retry), ``backoff_rate`` a
+    finite number of at least 0, the delays Durations, ``jitter_strategy`` a JitterStrategy
+    (or its name), and the filters lists of strings or patterns and of exception classes.
+    """
 
     max_attempts: int = 3
     initial_delay: Duration = field(default_factory=lambda: Duration.from_seconds(5))
@@ -75,6 +92,15 @@ class RetryStrategyConfig:
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
     retryable_errors: ErrorPatterns | None = None
     retryable_error_types: ErrorTypes | None = None
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _check_attempts(owner, self.max_attempts, "1 means no retry")
+        _check_delay(owner, "initial_delay", self.initial_delay)
+        _check_delay(owner, "max_delay", self.max_delay)
+        _check_backoff_rate(owner, self.backoff_rate)
+        object.__setattr__(self, "jitter_strategy", _check_jitter(owner, self.jitter_strategy))
+        _check_error_filters(owner, self.retryable_errors, self.retryable_error_types)
 
     @property
     def initial_delay_seconds(self) -> int:
@@ -99,6 +125,15 @@ class LinearRetryStrategyConfig:
     retryable_errors: ErrorPatterns | None = None
     retryable_error_types: ErrorTypes | None = None
 
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _check_attempts(owner, self.max_attempts, "1 means no retry")
+        _check_delay(owner, "initial_delay", self.initial_delay)
+        _check_delay(owner, "increment", self.increment)
+        _check_delay(owner, "max_delay", self.max_delay)
+        object.__setattr__(self, "jitter_strategy", _check_jitter(owner, self.jitter_strategy))
+        _check_error_filters(owner, self.retryable_errors, self.retryable_error_types)
+
     @property
     def initial_delay_seconds(self) -> int:
         """Return the first delay in whole seconds."""
@@ -113,6 +148,34 @@ class LinearRetryStrategyConfig:
     def max_delay_seconds(self) -> int:
         """Return the longest delay in whole seconds."""
         return self.max_delay.to_seconds()
+
+
+def _check_error_filters(owner: str, patterns: object, types: object) -> None:
+    """Refuse filters the strategy could not apply when an error arrives."""
+    if patterns is not None:
+        if isinstance(patterns, str | re.Pattern) or not isinstance(patterns, Sequence):
+            raise ValidationError(
+                f"{owner} retryable_errors must be a list of strings or compiled patterns, got "
+                f"{type(patterns).__name__} {_show(patterns)}; wrap a single one in a list."
+            )
+        for pattern in patterns:
+            if not isinstance(pattern, str | re.Pattern):
+                raise ValidationError(
+                    f"{owner} retryable_errors holds {type(pattern).__name__} {_show(pattern)}; "
+                    "use message substrings (str) or re.compile(...) patterns."
+                )
+    if types is not None:
+        if isinstance(types, type) or not isinstance(types, Sequence):
+            raise ValidationError(
+                f"{owner} retryable_error_types must be a list of exception classes, got "
+                f"{_show(types)}; wrap a single class in a list."
+            )
+        for error_type in types:
+            if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):
+                raise ValidationError(
+                    f"{owner} retryable_error_types holds {_show(error_type)}, which is not an "
+                    "exception class; list classes such as TimeoutError."
+                )
 
 
 _MATCH_ANY_MESSAGE = re.compile(r".*")

@@ -15,8 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from durable_async.config import Duration, JitterStrategy
-from durable_async.exceptions import WaitForConditionError
+from durable_async.config import (
+    Duration,
+    JitterStrategy,
+    _check_attempts,
+    _check_backoff_rate,
+    _check_delay,
+    _check_jitter,
+    _show,
+)
+from durable_async.exceptions import ValidationError, WaitForConditionError
 
 if TYPE_CHECKING:
     from durable_async.serdes import SerDes
@@ -40,6 +48,9 @@ class WaitForConditionDecision:
     should_continue: bool
     delay: Duration
 
+    def __post_init__(self) -> None:
+        _check_delay("WaitForConditionDecision", "delay", self.delay)
+
     @property
     def delay_seconds(self) -> int:
         """Return the delay in whole seconds."""
@@ -61,7 +72,12 @@ WaitStrategy = Callable[[T, int], WaitForConditionDecision]
 
 @dataclass(frozen=True)
 class WaitStrategyConfig(Generic[T]):
-    """Polling with exponential backoff until ``should_continue_polling(state)`` is false."""
+    """Polling with exponential backoff until ``should_continue_polling(state)`` is false.
+
+    Checked when built, as RetryStrategyConfig is: ``should_continue_polling`` is callable,
+    ``max_attempts`` at least 1, ``backoff_rate`` a finite number of at least 0, the delays
+    Durations and ``jitter_strategy`` a JitterStrategy (or its name).
+    """
 
     should_continue_polling: Callable[[T], bool]
     max_attempts: int = 60
@@ -69,6 +85,15 @@ class WaitStrategyConfig(Generic[T]):
     max_delay: Duration = field(default_factory=lambda: Duration.from_minutes(5))
     backoff_rate: Numeric = 1.5
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _check_callable(owner, "should_continue_polling", self.should_continue_polling)
+        _check_attempts(owner, self.max_attempts, "the number of checks before giving up")
+        _check_delay(owner, "initial_delay", self.initial_delay)
+        _check_delay(owner, "max_delay", self.max_delay)
+        _check_backoff_rate(owner, self.backoff_rate)
+        object.__setattr__(self, "jitter_strategy", _check_jitter(owner, self.jitter_strategy))
 
     @property
     def initial_delay_seconds(self) -> int:
@@ -79,6 +104,13 @@ class WaitStrategyConfig(Generic[T]):
     def max_delay_seconds(self) -> int:
         """Return the longest delay in whole seconds."""
         return self.max_delay.to_seconds()
+
+
+def _check_callable(owner: str, field_name: str, value: object) -> None:
+    if not callable(value):
+        raise ValidationError(
+            f"{owner} {field_name} must be a function, got {type(value).__name__} {_show(value)}."
+        )
 
 
 def _base_delay(config: WaitStrategyConfig[Any], attempts_made: int) -> float:
@@ -126,3 +158,6 @@ class WaitForConditionConfig(Generic[T]):
     wait_strategy: WaitStrategy[T]
     initial_state: T
     serdes: SerDes[Any] | None = None
+
+    def __post_init__(self) -> None:
+        _check_callable(type(self).__name__, "wait_strategy", self.wait_strategy)

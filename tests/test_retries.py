@@ -15,6 +15,7 @@ from aws_durable_execution_sdk_python import retries as ref
 
 from durable_async import config
 from durable_async.config import Duration
+from durable_async.exceptions import ValidationError
 from durable_async.retries import (
     JitterStrategy,
     LinearRetryStrategyConfig,
@@ -301,3 +302,104 @@ def test_default_strategy_when_no_config() -> None:
 def test_jitter_strategy_is_the_config_enum() -> None:
     """retries re-exports config's JitterStrategy."""
     assert JitterStrategy is config.JitterStrategy
+
+
+NAN = float("nan")
+
+
+_BAD_COMMON_FIELDS = {
+    "zero-attempts": ({"max_attempts": 0}, r"max_attempts must be .* at least 1"),
+    "negative-attempts": ({"max_attempts": -3}, r"max_attempts .* got -3"),
+    "fractional-attempts": ({"max_attempts": 2.5}, r"max_attempts .* got 2.5"),
+    "bool-attempts": ({"max_attempts": True}, r"max_attempts .* got True"),
+    "int-delay": ({"initial_delay": 5}, r"Duration.from_seconds\(5\)"),
+    "none-delay": ({"max_delay": None}, "max_delay must be a Duration"),
+    "unknown-jitter": ({"jitter_strategy": "SOME"}, "NONE, FULL or HALF"),
+    "numeric-jitter": ({"jitter_strategy": 0.5}, "jitter_strategy"),
+    "bare-pattern": ({"retryable_errors": "timeout"}, "wrap a single one"),
+    "int-pattern": ({"retryable_errors": [42]}, "holds int 42"),
+    "bare-type": ({"retryable_error_types": ValueError}, "wrap a single"),
+    "str-type": ({"retryable_error_types": ["ValueError"]}, "not an exception"),
+}
+_BAD_RATES = {
+    "negative-rate": ({"backoff_rate": -2}, "backoff_rate must not be negative"),
+    "nan-rate": ({"backoff_rate": NAN}, "backoff_rate needs a finite number"),
+    "inf-rate": ({"backoff_rate": math.inf}, "backoff_rate needs a finite"),
+    "str-rate": ({"backoff_rate": "2"}, "backoff_rate needs a number"),
+}
+
+
+@pytest.mark.parametrize(
+    ("config_type", "fields", "match"),
+    [
+        *(
+            pytest.param(config_type, fields, match, id=f"{config_type.__name__}-{name}")
+            for config_type in (RetryStrategyConfig, LinearRetryStrategyConfig)
+            for name, (fields, match) in _BAD_COMMON_FIELDS.items()
+        ),
+        *(
+            pytest.param(RetryStrategyConfig, fields, match, id=name)
+            for name, (fields, match) in _BAD_RATES.items()
+        ),
+    ],
+)
+def test_invalid_retry_configs_are_refused_when_built(
+    config_type: type[Any], fields: dict[str, Any], match: str
+) -> None:
+    """A config the strategy could not apply raises ValidationError naming it, when built."""
+    with pytest.raises(ValidationError, match=match) as caught:
+        config_type(**fields)
+    assert str(caught.value).startswith(config_type.__name__)
+
+
+def test_linear_increment_must_be_a_duration() -> None:
+    """LinearRetryStrategyConfig checks its increment like its other delays."""
+    with pytest.raises(ValidationError, match=r"increment must be a Duration.*from_seconds\(2\)"):
+        LinearRetryStrategyConfig(increment=2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "delay",
+    [
+        pytest.param(lambda: Duration.from_seconds(-1), id="negative"),
+        pytest.param(lambda: Duration.from_seconds(NAN), id="nan"),
+        pytest.param(lambda: Duration.from_minutes(math.inf), id="inf"),
+        pytest.param(lambda: Duration.from_days(400), id="over-a-year"),
+    ],
+)
+def test_out_of_range_delays_are_refused_before_a_config_exists(
+    delay: Callable[[], Duration],
+) -> None:
+    """Negative, NaN, infinite and over-long delays fail as the Duration is made."""
+    with pytest.raises(ValidationError, match="Duration"):
+        RetryStrategyConfig(initial_delay=delay())
+
+
+def test_edge_values_the_reference_accepts_are_accepted() -> None:
+    """One attempt, zero delays, a zero or fractional rate and a jitter name remain valid."""
+    cfg = RetryStrategyConfig(
+        max_attempts=1,
+        initial_delay=Duration(0),
+        max_delay=Duration.from_days(366),
+        backoff_rate=0,
+        jitter_strategy="HALF",  # type: ignore[arg-type]
+        retryable_errors=(re.compile("x"), "y"),
+        retryable_error_types=[OSError],
+    )
+    assert cfg.jitter_strategy is JitterStrategy.HALF
+    assert create_retry_strategy(cfg)(OSError(), 1) == RetryDecision.no_retry()
+    assert RetryStrategyConfig(backoff_rate=0.5).backoff_rate == 0.5
+
+
+def test_max_attempts_zero_was_treated_as_one_by_the_reference() -> None:
+    """The reference silently gives up at once for max_attempts=0; here it is refused instead."""
+    reference = ref.create_retry_strategy(ref.RetryStrategyConfig(max_attempts=0))
+    assert reference(ValueError(), 1).should_retry is False
+    with pytest.raises(ValidationError, match="1 means no retry"):
+        RetryStrategyConfig(max_attempts=0)
+
+
+def test_retry_decision_needs_a_duration() -> None:
+    """A custom strategy's RetryDecision with a bare number fails where it is made."""
+    with pytest.raises(ValidationError, match=r"RetryDecision delay must be a Duration"):
+        RetryDecision.retry(5)  # type: ignore[arg-type]
