@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from durable_async.service import ServiceError
 from durable_async.service.local import (
     LocalDurableService,
     MemoryStore,
@@ -119,3 +122,95 @@ async def test_memory_store_hands_out_copies() -> None:
         record.status = "FAILED"
         assert (await service.list_operations(arn))[0]["Status"] == "STARTED"
         assert (await service.describe_execution(arn))["Status"] == "RUNNING"
+
+
+async def test_sqlite_store_files_and_new_folders_are_private(tmp_path: Path) -> None:
+    """A new store is 0600 with its -wal and -shm, in folders it creates 0700; others untouched."""
+    _set_mode(tmp_path, 0o755)
+    path = tmp_path / "made" / "by-store" / "durable.sqlite3"
+    async with SqliteStore(path) as store:
+        await _one_step_then_wait(LocalDurableService(store, SkipClock(START)))
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+    assert _mode(path.parent) == 0o700
+    assert _mode(path.parent.parent) == 0o700
+    assert _mode(tmp_path) == 0o755
+
+
+async def test_sqlite_store_keeps_the_mode_of_an_existing_file(tmp_path: Path) -> None:
+    """A store file the user made (and chose a mode for) is used as it is."""
+    path = tmp_path / "durable.sqlite3"
+    path.touch()
+    _set_mode(path, 0o640)
+    async with SqliteStore(path) as store:
+        await store.list_executions()
+    assert _mode(path) == 0o640
+
+
+def _truncated_store(path: Path) -> Path:
+    database = sqlite3.connect(path)
+    with database:
+        database.execute("CREATE TABLE filler (x)")
+        database.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 100)
+    database.close()
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2 + 100])
+    return path
+
+
+def _text_file(path: Path) -> Path:
+    path.write_text("not a database\n" * 100, encoding="utf-8")
+    return path
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        pytest.param(_text_file, "file is not a database", id="text"),
+        pytest.param(_folder, "it is a folder", id="folder"),
+        pytest.param(_truncated_store, "database disk image is malformed", id="truncated"),
+    ],
+)
+async def test_an_unusable_store_file_raises_one_sentence_naming_it(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    """Opening a text file, a folder or a truncated database raises one clear ServiceError."""
+    path = make(tmp_path / "store.sqlite3")
+    store = SqliteStore(path)
+    with pytest.raises(ServiceError) as raised:
+        await store.open()
+    assert str(raised.value) == (
+        f"The SQLite store {str(path)!r} cannot be used: {reason}. Give the path of a store "
+        "durable_async created, or of a new file."
+    )
+    assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
+    with pytest.raises(RuntimeError, match="not open"):
+        await store.list_executions()
+
+
+async def test_a_name_started_by_another_process_at_once_is_a_conflict(tmp_path: Path) -> None:
+    """Two connections creating one execution name: the second gets ResourceConflictException."""
+    path = tmp_path / "durable.sqlite3"
+    async with SqliteStore(path) as first, SqliteStore(path) as second:
+        service = LocalDurableService(first, SkipClock(START))
+        arn = await service.start_execution("fn", None, name="same")
+        execution = await first.get_execution(arn)
+        [operation] = await first.list_operations(arn)
+        assert execution is not None
+        execution.arn = execution.arn.replace(execution.execution_id, "another-id")
+        with pytest.raises(ServiceError) as raised:
+            await second.create(execution, operation, [])
+    assert raised.value.code == "ResourceConflictException"
+    assert "'same'" in raised.value.message
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _set_mode(path: Path, mode: int) -> None:
+    path.chmod(mode)

@@ -3,6 +3,10 @@
 Each store method is one function executed on the store's thread, so a checkpoint call costs
 one thread hop and its writes are one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction: a
 process killed at any moment leaves either all or none of the call.
+
+The file, its ``-wal`` and ``-shm`` companions and any folder the store creates for them are
+readable by their owner only. A file that is not a usable SQLite database, or a store that
+stays locked, raises :class:`ServiceError` with one sentence naming the file.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,12 +24,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from durable_async.service import ServiceError
+from durable_async.service.local._lease import Lease, holder_after
 from durable_async.service.local._model import (
     Changes,
     ExecutionRecord,
     Json,
     OperationRow,
     Snapshot,
+    conflict,
     dumps,
 )
 
@@ -60,6 +68,13 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (arn, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    arn TEXT NOT NULL PRIMARY KEY,
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
 """
 _INSERT_EXECUTION = (
     f"INSERT INTO executions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -74,6 +89,9 @@ _UPSERT_OPERATION = (
 )
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
 _OPERATION_COLUMNS = "id, position, seq, data, meta"
+_BUSY_TIMEOUT_MS = 5000
+# data_version is read at most this often (seconds), however many drives wait on it.
+_VERSION_MAX_AGE = 0.2
 
 
 class SqliteStore:
@@ -83,13 +101,20 @@ class SqliteStore:
         self.path = Path(path)
         self._thread: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._version = 0
+        self._version_read_at = -_VERSION_MAX_AGE
 
     async def open(self) -> None:
         """Create the file and its parent folders if needed and prepare the schema."""
         if self._thread is not None:
             return
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="durable-sqlite")
-        await self._run(self._connect)
+        try:
+            await self._run(self._connect)
+        except BaseException:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+            raise
 
     async def close(self) -> None:
         """Close the database and let the store's thread end."""
@@ -115,8 +140,11 @@ class SqliteStore:
     async def create(
         self, execution: ExecutionRecord, operation: OperationRow, events: Sequence[Json]
     ) -> None:
-        """Insert a new execution with its EXECUTION operation and first events, atomically."""
-        await self._run(self._write, execution, [operation], events, True)
+        """Insert a new execution with its EXECUTION operation and first events, atomically.
+
+        Raises ResourceConflictException when another process took the execution's name first.
+        """
+        await self._run(self._insert, execution, operation, events)
 
     async def load(self, arn: str, ids: Collection[str], now_ms: int) -> Snapshot | None:
         """Read an execution with the operations ``ids`` and its due and unseen operations."""
@@ -182,6 +210,34 @@ class SqliteStore:
         sql = "SELECT data FROM events WHERE arn = ? ORDER BY event_id"
         return [json.loads(row["data"]) for row in await self._query(sql, arn)]
 
+    async def take_lease(self, lease: Lease) -> Lease:
+        """Store ``lease`` unless another live lease holds its execution; return the holder.
+
+        Taking a lease again under its own token renews it. One ``BEGIN IMMEDIATE``
+        transaction, so two processes asking at once never both get it.
+        """
+        return await self._run(self._take_lease, lease)
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> None:
+        """Extend each of ``leases`` that is still held under its token to its ``expires``."""
+        if leases:
+            await self._run(self._renew_leases, leases)
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Free the execution's lease if ``lease`` still holds it."""
+        await self._run(self._release_lease, lease)
+
+    async def data_version(self) -> int:
+        """Return SQLite's ``data_version``: it changes when another connection commits.
+
+        Read at most every 0.2 s; callers in between get the last value read.
+        """
+        now = time.monotonic()
+        if now - self._version_read_at >= _VERSION_MAX_AGE:
+            self._version = await self._run(self._read_version)
+            self._version_read_at = now
+        return self._version
+
     async def _query(self, sql: str, *args: object) -> list[sqlite3.Row]:
         return await self._run(lambda: self._conn.execute(sql, args).fetchall())
 
@@ -190,7 +246,9 @@ class SqliteStore:
             raise RuntimeError(
                 "The SqliteStore is not open; use `async with store:` or `await store.open()`."
             )
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._mapped, fn, *args
+        )
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -199,19 +257,24 @@ class SqliteStore:
 
     # Everything below runs on the store's thread.
 
+    def _mapped(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn``; turn SQLite's errors about the file itself into one clear ServiceError."""
+        try:
+            return fn(*args)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise  # a bug in a caller, not a problem with the file
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, exc) from exc
+
     def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_folders(self.path.parent)
+        _create_private_file(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL loses nothing when the process dies; only an OS crash can drop the last commits.
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
-        # Files written before operations kept service bookkeeping lack the column.
-        columns = {row["name"] for row in db.execute("PRAGMA table_info(operations)")}
-        if "meta" not in columns:
-            db.execute("ALTER TABLE operations ADD COLUMN meta TEXT")
+        try:
+            _prepare(db)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     def _disconnect(self) -> None:
@@ -229,6 +292,42 @@ class SqliteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _insert(
+        self, execution: ExecutionRecord, operation: OperationRow, events: Sequence[Json]
+    ) -> None:
+        try:
+            self._write(execution, [operation], events, True)
+        except sqlite3.IntegrityError as exc:
+            sql = "SELECT 1 FROM executions WHERE function_name = ? AND name = ?"
+            if not self._conn.execute(sql, (execution.function_name, execution.name)).fetchall():
+                raise
+            raise conflict(
+                f"An execution named {execution.name!r} of function "
+                f"{execution.function_name!r} already exists: another process started it at "
+                "the same moment. Look it up by name instead of starting it."
+            ) from exc
+
+    def _take_lease(self, lease: Lease) -> Lease:
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM leases WHERE arn = ?", (lease.arn,)).fetchone()
+            holder = holder_after(_lease(row) if row else None, lease, time.time())
+            if holder is lease:
+                db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)", _values(lease))
+        return holder
+
+    def _renew_leases(self, leases: Sequence[Lease]) -> None:
+        with self._transaction() as db:
+            sql = "UPDATE leases SET expires = ? WHERE arn = ? AND token = ?"
+            db.executemany(sql, [(lease.expires, lease.arn, lease.token) for lease in leases])
+
+    def _release_lease(self, lease: Lease) -> None:
+        with self._transaction() as db:
+            sql = "DELETE FROM leases WHERE arn = ? AND token = ?"
+            db.execute(sql, (lease.arn, lease.token))
+
+    def _read_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _write(
         self,
@@ -300,6 +399,65 @@ class SqliteStore:
             "ORDER BY position"
         )
         return [_operation(row) for row in self._conn.execute(sql, (arn, *args))]
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    db.row_factory = sqlite3.Row
+    db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL loses nothing when the process dies; only an OS crash can drop the last commits.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+    # Files written before operations kept service bookkeeping lack the column.
+    columns = {row["name"] for row in db.execute("PRAGMA table_info(operations)")}
+    if "meta" not in columns:
+        db.execute("ALTER TABLE operations ADD COLUMN meta TEXT")
+
+
+def _make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents readable by their owner only (0700).
+
+    Folders that exist already are left as they are: the user chose their mode.
+    """
+    missing: list[Path] = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 if it is new; SQLite gives its -wal and -shm the same mode."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+
+
+def _store_error(path: Path, exc: sqlite3.DatabaseError) -> ServiceError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        message = (
+            f"The SQLite store {str(path)!r} stayed locked by another process for more than "
+            f"{_BUSY_TIMEOUT_MS // 1000} s ({text}); try again once that process is done."
+        )
+        return ServiceError(message, code="ServiceException", retryable=True, status_code=503)
+    reason = "it is a folder" if path.is_dir() else text
+    message = (
+        f"The SQLite store {str(path)!r} cannot be used: {reason}. Give the path of a store "
+        "durable_async created, or of a new file."
+    )
+    return ServiceError(message, code="ServiceException", retryable=True, status_code=500)
+
+
+def _lease(row: sqlite3.Row) -> Lease:
+    return Lease(row["arn"], row["token"], row["pid"], row["host"], row["expires"])
+
+
+def _values(lease: Lease) -> tuple[object, ...]:
+    return (lease.arn, lease.token, lease.pid, lease.host, lease.expires)
 
 
 def _columns(execution: ExecutionRecord) -> tuple[object, ...]:

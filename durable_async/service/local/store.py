@@ -6,16 +6,22 @@ write the execution row, the changed operations and the new history events toget
 at all, so a process killed at any moment leaves either all or none of a call. Two stores
 implement it: :class:`MemoryStore` (tests) and :class:`SqliteStore` (the default: one SQLite
 file in WAL mode on its own thread, surviving restarts).
+
+Several processes may share one SQLite store. The store keeps each execution's lease (who
+drives it, see :mod:`._lease`), and :meth:`Store.data_version` lets a runner notice what other
+processes wrote (a callback answered through another CLI or HTTP service).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
+from durable_async.service.local._lease import Lease, holder_after
 from durable_async.service.local._model import (
     Changes,
     ExecutionRecord,
@@ -108,6 +114,25 @@ class Store(Protocol):
         """Return the execution's history events in order."""
         ...
 
+    async def take_lease(self, lease: Lease) -> Lease:
+        """Store ``lease`` unless another live lease holds its execution; return the holder.
+
+        Taking a lease again under its own token renews it. Atomic across processes.
+        """
+        ...
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> None:
+        """Extend each of ``leases`` that is still held under its token to its ``expires``."""
+        ...
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Free the execution's lease if ``lease`` still holds it."""
+        ...
+
+    async def data_version(self) -> int:
+        """Return a number that changes when another connection or process writes the store."""
+        ...
+
 
 @dataclass
 class _Entry:
@@ -125,6 +150,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._leases: dict[str, Lease] = {}
 
     async def open(self) -> None:
         """Do nothing: memory needs no preparation."""
@@ -235,6 +261,29 @@ class MemoryStore:
         """Return the execution's history events in order."""
         entry = self._entries.get(arn)
         return [] if entry is None else [json.loads(event) for event in entry.events]
+
+    async def take_lease(self, lease: Lease) -> Lease:
+        """Store ``lease`` unless another live lease holds its execution; return the holder."""
+        holder = holder_after(self._leases.get(lease.arn), lease, time.time())
+        self._leases[lease.arn] = holder
+        return holder
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> None:
+        """Extend each of ``leases`` that is still held under its token to its ``expires``."""
+        for lease in leases:
+            held = self._leases.get(lease.arn)
+            if held is not None and held.token == lease.token:
+                self._leases[lease.arn] = lease
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Free the execution's lease if ``lease`` still holds it."""
+        held = self._leases.get(lease.arn)
+        if held is not None and held.token == lease.token:
+            del self._leases[lease.arn]
+
+    async def data_version(self) -> int:
+        """Return 0: nothing outside this process writes a memory store."""
+        return 0
 
 
 def _record(text: str) -> ExecutionRecord:
