@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock
+from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock, SqliteStore
+from durable_async.service.local._lease import Lease
+from durable_async.service.local.runner import ExecutionLeasedError
 
 from .helpers import START, update
 
@@ -211,3 +218,194 @@ async def test_start_needs_the_runner_open(runner: LocalRunner) -> None:
     runner.register("fn", StepThenWait(runner.service))
     with pytest.raises(RuntimeError, match="async with LocalRunner"):
         await runner.start("fn", None)
+
+
+async def test_an_invoker_that_exits_fails_the_invocation_as_runtime_exit_error(
+    service: LocalDurableService, runner: LocalRunner
+) -> None:
+    """SystemExit(7) from an invoker is a failed invocation, retried, then FAILED: ExitError."""
+    calls = 0
+
+    async def exits(event: Event) -> Event:
+        nonlocal calls
+        calls += 1
+        raise SystemExit(7)
+
+    runner.register("fn", exits)
+    described = await runner.run("fn", None, timeout=10)
+    assert calls == 3
+    assert described["Status"] == "FAILED"
+    assert described["Error"] == {
+        "ErrorType": "Runtime.ExitError",
+        "ErrorMessage": "The function exited with status 7 during the invocation.",
+    }
+    events = (await service.get_history(described["DurableExecutionArn"]))["Events"]
+    failed = [e for e in events if "Error" in e.get("InvocationCompletedDetails", {})]
+    types = [e["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorType"] for e in failed]
+    assert types == ["Runtime.ExitError"] * 3
+
+
+class NamedError(Exception):
+    """An error that names its own wire type, as the SDK's InvocationError for an exit does."""
+
+    error_type = "Runtime.ExitError"
+
+
+async def test_an_error_that_names_its_type_is_recorded_with_that_type(
+    runner: LocalRunner,
+) -> None:
+    """A failed invocation's ErrorType is the exception's error_type when it has one."""
+
+    async def exits(event: Event) -> Event:
+        raise NamedError("The function exited with status 3 during the invocation.")
+
+    runner.register("fn", exits)
+    described = await runner.run("fn", None, timeout=10)
+    assert described["Error"] == {
+        "ErrorType": "Runtime.ExitError",
+        "ErrorMessage": "The function exited with status 3 during the invocation.",
+    }
+
+
+async def test_a_plain_function_that_exits_fails_its_invoke(
+    service: LocalDurableService, runner: LocalRunner
+) -> None:
+    """sys.exit in a chained invoke's plain function fails that invoke, not the runner."""
+
+    async def caller(event: Event) -> Event:
+        ops = {op["Id"]: op for op in event["InitialExecutionState"]["Operations"]}
+        if "i1" not in ops:
+            options = {"FunctionName": "quits"}
+            start = update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions=options)
+            await service.checkpoint(
+                event["DurableExecutionArn"], event["CheckpointToken"], [start]
+            )
+            return {"Status": "PENDING"}
+        if ops["i1"]["Status"] == "STARTED":
+            return {"Status": "PENDING"}
+        return {"Status": "SUCCEEDED", "Result": json.dumps(ops["i1"]["ChainedInvokeDetails"])}
+
+    def quits(payload: object) -> None:
+        sys.exit(2)
+
+    runner.register("fn", caller)
+    runner.register_function("quits", quits)
+    described = await runner.run("fn", None, timeout=10)
+    assert json.loads(described["Result"])["Error"] == {
+        "ErrorType": "Runtime.ExitError",
+        "ErrorMessage": "The function exited with status 2 during the invocation.",
+    }
+
+
+class WaitsForCallback:
+    """An invoker: starts callback ``cb`` and suspends; returns the callback's result once done."""
+
+    def __init__(self, service: LocalDurableService) -> None:
+        self.service = service
+        self.calls = 0
+        self.callback_id: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def __call__(self, event: Event) -> Event:
+        self.calls += 1
+        ops = {op["Id"]: op for op in event["InitialExecutionState"]["Operations"]}
+        if "cb" not in ops:
+            start = update("cb", "CALLBACK", "START")
+            response = await self.service.checkpoint(
+                event["DurableExecutionArn"], event["CheckpointToken"], [start]
+            )
+            [op] = response["NewExecutionState"]["Operations"]
+            self.callback_id.set_result(op["CallbackDetails"]["CallbackId"])
+            return {"Status": "PENDING"}
+        if ops["cb"]["Status"] == "STARTED":
+            return {"Status": "PENDING"}
+        return {"Status": "SUCCEEDED", "Result": ops["cb"]["CallbackDetails"]["Result"]}
+
+
+async def test_a_second_runner_is_refused_while_one_drives_and_named(
+    service: LocalDurableService, clock: SkipClock
+) -> None:
+    """run of an execution another runner drives raises naming its pid; nothing is invoked."""
+    holder = WaitsForCallback(service)
+    second = StepThenWait(service)
+    async with LocalRunner(service, clock=clock) as first:
+        first.register("fn", holder)
+        arn = await first.start("fn", None, name="one")
+        callback_id = await holder.callback_id
+        other = LocalRunner(service, clock=clock)
+        other.register("fn", second)
+        with pytest.raises(ExecutionLeasedError) as raised:
+            await other.run("fn", None, name="one", timeout=10)
+        assert raised.value.holder.pid == os.getpid()
+        assert f"is being run by process {os.getpid()} on " in str(raised.value)
+        await service.send_callback_success(callback_id, '"approved"')
+        assert (await first.wait_for_result(arn, timeout=10))["Result"] == '"approved"'
+    again = await other.run("fn", None, name="one", timeout=10)
+    assert again["Result"] == '"approved"'
+    assert second.calls == 0
+    assert holder.calls == 2
+
+
+async def test_a_background_drive_waits_for_the_holder_to_let_go(
+    service: LocalDurableService, clock: SkipClock
+) -> None:
+    """start of an execution another runner drives waits, and sees its end without invoking."""
+    holder = WaitsForCallback(service)
+    second = StepThenWait(service)
+    first = LocalRunner(service, clock=clock)
+    first.register("fn", holder)
+    driving = asyncio.create_task(first.run("fn", None, name="one", timeout=10))
+    callback_id = await holder.callback_id
+    async with LocalRunner(service, clock=clock) as other:
+        other.register("fn", second)
+        arn = await other.start("fn", None, name="one")
+        await service.send_callback_success(callback_id, '"approved"')
+        waited = await other.wait_for_result(arn, timeout=10)
+    assert waited == await driving
+    assert waited["Result"] == '"approved"'
+    assert second.calls == 0
+
+
+async def test_a_runner_whose_lease_was_taken_over_stops_driving(
+    service: LocalDurableService, runner: LocalRunner
+) -> None:
+    """A runner that finds another holding its lease before an invocation stops, naming it."""
+    usurper = dataclasses.replace(Lease.for_this_process(""), pid=os.getppid())
+    calls = 0
+
+    async def loses_its_lease(event: Event) -> Event:
+        nonlocal calls
+        calls += 1
+        arn = event["DurableExecutionArn"]
+        theirs = dataclasses.replace(usurper, arn=arn)
+        # As if this process had stalled past its lease's expiry and another took it over:
+        # asking for the lease while it is held returns the runner's own, to free it with.
+        await service.store.release_lease(await service.store.take_lease(theirs))
+        assert await service.store.take_lease(theirs) == theirs
+        wait = update("w1", "WAIT", "START", WaitOptions={"WaitSeconds": 10})
+        await service.checkpoint(arn, event["CheckpointToken"], [wait])
+        return {"Status": "PENDING"}
+
+    runner.register("fn", loses_its_lease)
+    with pytest.raises(ExecutionLeasedError, match="was taken over by process") as raised:
+        await runner.run("fn", None, timeout=10)
+    assert raised.value.lost
+    assert raised.value.holder.pid == os.getppid()
+    assert calls == 1
+
+
+async def test_a_callback_answered_through_another_connection_wakes_the_runner(
+    tmp_path: Path,
+) -> None:
+    """A runner waiting on a callback resumes when another store connection answers it."""
+    path = tmp_path / "durable.sqlite3"
+    async with SqliteStore(path) as store, SqliteStore(path) as elsewhere:
+        service = LocalDurableService(store)
+        invoker = WaitsForCallback(service)
+        runner = LocalRunner(service)
+        runner.register("fn", invoker)
+        driving = asyncio.create_task(runner.run("fn", None, timeout=10))
+        callback_id = await invoker.callback_id
+        await LocalDurableService(elsewhere).send_callback_success(callback_id, '"from afar"')
+        described = await driving
+    assert described["Result"] == '"from afar"'
+    assert invoker.calls == 2

@@ -11,6 +11,17 @@ pending invokes and runs each target in a task the drive owns. A function regist
 :meth:`LocalRunner.register` runs as its own durable execution (started idempotently by the
 engine, driven like any other); one registered with :meth:`LocalRunner.register_function` is
 called once. Either way its end is recorded on the caller's operation, which wakes the caller.
+
+One driver per execution: a drive holds the execution's lease in the store (:mod:`._lease`)
+while it invokes it, so two runners, in one process or two, never invoke it at once.
+:meth:`LocalRunner.run` and :meth:`LocalRunner.drive` raise :class:`ExecutionLeasedError`
+naming the holder; a drive in the background (:meth:`LocalRunner.start`) waits for the holder
+to let go instead. A waiting drive also polls the store's data version, so a callback answered
+by another process on the same SQLite file wakes it within about half a second.
+
+A failed invocation is recorded with the error type the exception names (``error_type``) or
+its class name. ``SystemExit`` from an invoker or a plain function counts as Lambda counts a
+process that exits mid-invocation: a failed invocation of type ``Runtime.ExitError``.
 """
 
 from __future__ import annotations
@@ -21,16 +32,18 @@ import json
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, Self
 
 from durable_async.service import ServiceError
 from durable_async.service.local._batch import TargetKind
 from durable_async.service.local._invokes import INTERRUPTED_ERROR, unknown_target_error
-from durable_async.service.local.clock import Clock, wait_event_or_time
+from durable_async.service.local._lease import ExecutionLeasedError, Lease, LeaseKeeper
+from durable_async.service.local.clock import Clock, SkipClock, wait_event_or_time
 from durable_async.service.local.engine import LocalDurableService
 
-__all__ = ["Invoker", "LocalRunner", "PlainFunction"]
+__all__ = ["ExecutionLeasedError", "Invoker", "LocalRunner", "PlainFunction"]
 
 Invoker = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # A chained-invoke target that is not durable: called once with the decoded payload.
@@ -38,6 +51,11 @@ PlainFunction = Callable[[Any], Any]
 
 _log = logging.getLogger(__name__)
 _CLEANUP_SECONDS = 5.0
+# Real seconds between looks at the store for writes by other processes while a drive waits.
+_POLL_SECONDS = 0.25
+# Real seconds between attempts to take a lease another runner holds (background drives).
+_LEASE_RETRY_SECONDS = 0.5
+_EXIT_ERROR = "Runtime.ExitError"
 
 
 class LocalRunner:
@@ -67,6 +85,7 @@ class LocalRunner:
         self._functions: dict[str, PlainFunction] = {}
         self._group: asyncio.TaskGroup | None = None
         self._drives: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._leases = LeaseKeeper(service.store)
         service.set_target_resolver(self.target_kind)
 
     async def __aenter__(self) -> Self:
@@ -121,9 +140,12 @@ class LocalRunner:
         name: str | None = None,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Start (or resume, when ``name`` exists) an execution and drive it to its end."""
+        """Start (or resume, when ``name`` exists) an execution and drive it to its end.
+
+        Raises :class:`ExecutionLeasedError` when another runner drives that execution.
+        """
         self.invoker(function_name)
-        arn = await self.service.start_execution(function_name, input_payload, name=name)
+        arn = await self._start(function_name, input_payload, name)
         return await self.drive(arn, timeout)
 
     async def start(
@@ -132,7 +154,7 @@ class LocalRunner:
         """Start (or resume) an execution, drive it in the background and return its ARN."""
         self.invoker(function_name)
         self._require_group()
-        arn = await self.service.start_execution(function_name, input_payload, name=name)
+        arn = await self._start(function_name, input_payload, name)
         self._spawn(arn)
         return arn
 
@@ -141,19 +163,59 @@ class LocalRunner:
         return await _within(timeout, arn, asyncio.shield(self._spawn(arn)))
 
     async def drive(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
-        """Invoke the execution until it ends; ``timeout`` bounds the real time spent."""
-        return await _within(timeout, arn, self._drive(arn))
+        """Invoke the execution until it ends; ``timeout`` bounds the real time spent.
 
-    async def _drive(self, arn: str) -> dict[str, Any]:
+        Raises :class:`ExecutionLeasedError` when another runner drives that execution.
+        """
+        return await _within(timeout, arn, self._drive(arn, wait_for_lease=False))
+
+    async def _start(self, function_name: str, input_payload: str | None, name: str | None) -> str:
+        try:
+            return await self.service.start_execution(function_name, input_payload, name=name)
+        except ServiceError as exc:
+            # Another process started the same name between the engine's look-up and insert.
+            if name is None or exc.code != "ResourceConflictException":
+                raise
+            found = await self.service.find_execution(function_name, name)
+            if found is None:
+                raise
+            return found
+
+    async def _drive(self, arn: str, *, wait_for_lease: bool) -> dict[str, Any]:
         invoker = self.invoker(_function_name(arn))
-        async with _Tasks() as tasks:
-            tasks.spawn(self._dispatch_invokes(arn, tasks), f"dispatch {arn}")
-            await self._invoke_until_ended(arn, invoker)
+        lease = await self._take_lease(arn, wait_for_lease)
+        if lease is not None:
+            try:
+                async with _Tasks() as tasks:
+                    tasks.spawn(self._dispatch_invokes(arn, tasks), f"dispatch {arn}")
+                    await self._invoke_until_ended(arn, invoker, lease)
+            finally:
+                async with asyncio.timeout(_CLEANUP_SECONDS):
+                    with self._hold():
+                        await self._leases.release(lease)
         return await self.service.describe_execution(arn)
 
-    async def _invoke_until_ended(self, arn: str, invoker: Invoker) -> None:
+    async def _take_lease(self, arn: str, wait: bool) -> Lease | None:
+        """Take the execution's lease, or return None once it has ended.
+
+        When another runner holds the lease, raise ExecutionLeasedError, or with ``wait``
+        try again until that runner lets go or the execution ends.
+        """
+        while await self._running(arn):
+            try:
+                with self._hold():
+                    return await self._leases.take(arn)
+            except ExecutionLeasedError:
+                if not wait:
+                    raise
+            await asyncio.sleep(_LEASE_RETRY_SECONDS)
+        return None
+
+    async def _invoke_until_ended(self, arn: str, invoker: Invoker, lease: Lease) -> None:
         failures = 0
         while await self._running(arn):
+            with self._hold():
+                await self._leases.confirm(lease)
             error = await self._invoke(arn, invoker)
             failures = 0 if error is None else failures + 1
             if error is None:
@@ -174,7 +236,7 @@ class LocalRunner:
             raise
         try:
             output = await invoker(event)
-        except Exception as exc:  # a failed invocation is retried, as Lambda does
+        except (Exception, SystemExit) as exc:  # a failed invocation is retried, as Lambda does
             return await self._record_failure(arn, _error_of(exc))
         if not isinstance(output, dict):
             message = f"The invoker returned {type(output).__name__}, not the wire output dict."
@@ -194,13 +256,33 @@ class LocalRunner:
     async def _wait_for_work(self, arn: str) -> None:
         """Return once the execution is due for an invocation or has ended."""
         while True:
+            # Both are read before looking, so a change made after the look still wakes us.
             changed = self.service.watch(arn)
+            version = await self._data_version()
             if not await self._running(arn):
                 return
             wake = await self.service.next_wakeup(arn)
             if wake is not None and wake <= self.clock.now():
                 return
-            await wait_event_or_time(changed, self.clock, wake)
+            await _first_of(
+                wait_event_or_time(changed, self.clock, wake), self._written_elsewhere(version)
+            )
+
+    async def _written_elsewhere(self, version: int) -> None:
+        """Return once another process (or connection) has written the store since ``version``."""
+        # Polling, for SQLite tells no one about commits; data_version is cheap to read.
+        while True:
+            await asyncio.sleep(_POLL_SECONDS)
+            if await self._data_version() != version:
+                return
+
+    async def _data_version(self) -> int:
+        with self._hold():
+            return await self.service.store.data_version()
+
+    def _hold(self) -> AbstractContextManager[None]:
+        """Hold a skip clock's time still around a store call, as the engine does for its own."""
+        return self.clock.hold() if isinstance(self.clock, SkipClock) else nullcontext()
 
     async def _give_up(self, arn: str, error: dict[str, Any]) -> None:
         try:
@@ -239,7 +321,7 @@ class LocalRunner:
             else:
                 error = unknown_target_error(name)
                 await self.service.complete_chained_invoke(arn, operation_id, "FAILED", error=error)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             # The caller cannot move on without an outcome, so the failure becomes it.
             _log.warning("Chained invoke %s of %s failed", operation_id, arn, exc_info=True)
             error = _error_of(exc)
@@ -251,7 +333,7 @@ class LocalRunner:
         """Wait until the durable target ``arn`` ends, driving it unless a drive is running."""
         if self._group is None:
             # No runner-wide group to own the target's drive: the waiting invoke task owns it.
-            await self.drive(arn)
+            await self._drive(arn, wait_for_lease=True)
         else:
             await asyncio.shield(self._spawn(arn))
 
@@ -263,7 +345,7 @@ class LocalRunner:
             return
         try:
             result = json.dumps(await _call(fn, json.loads(invoke["Payload"])))
-        except Exception as exc:  # the function's failure is the invoke's outcome
+        except (Exception, SystemExit) as exc:  # the function's failure is the invoke's outcome
             await self.service.complete_chained_invoke(
                 arn, operation_id, "FAILED", error=_error_of(exc)
             )
@@ -293,7 +375,8 @@ class LocalRunner:
     def _spawn(self, arn: str) -> asyncio.Task[dict[str, Any]]:
         task = self._drives.get(arn)
         if task is None or task.cancelled():
-            task = self._require_group().create_task(self.drive(arn), name=f"drive {arn}")
+            drive = self._drive(arn, wait_for_lease=True)
+            task = self._require_group().create_task(drive, name=f"drive {arn}")
             self._drives[arn] = task
         return task
 
@@ -333,6 +416,19 @@ async def _call(fn: PlainFunction, payload: Any) -> Any:
     return result
 
 
+async def _first_of(*works: Coroutine[Any, Any, Any]) -> None:
+    """Run ``works`` until the first of them ends, cancel the rest, and raise what it raised."""
+    tasks = [asyncio.ensure_future(work) for work in works]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()
+
+
 async def _within(
     timeout: float | None, arn: str, work: Awaitable[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -359,6 +455,21 @@ def _error(error_type: str, message: str) -> dict[str, Any]:
 
 
 def _error_of(exc: BaseException) -> dict[str, Any]:
-    error = _error(type(exc).__name__, str(exc))
-    error["StackTrace"] = traceback.format_exception(exc)
+    """Return the ErrorObject of a failed invocation or function: the type it names, or its class.
+
+    An exit (``SystemExit``, or an SDK error of type ``Runtime.ExitError``) carries no stack
+    trace: that the process exited is the whole story, as on Lambda.
+    """
+    if isinstance(exc, SystemExit):
+        return _error(_EXIT_ERROR, _exit_message(exc.code))
+    error = _error(getattr(exc, "error_type", None) or type(exc).__name__, str(exc))
+    if error["ErrorType"] != _EXIT_ERROR:
+        error["StackTrace"] = traceback.format_exception(exc)
     return error
+
+
+def _exit_message(code: object) -> str:
+    # sys.exit(None) is status 0 and sys.exit("text") status 1, as the interpreter has it.
+    if code is None or isinstance(code, int):
+        return f"The function exited with status {code or 0} during the invocation."
+    return f"The function exited with status 1 during the invocation: {code}"
