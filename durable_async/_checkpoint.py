@@ -27,16 +27,33 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 
 
 class Scope:
-    """A context as the checkpointer sees it: once completed, its descendants may not checkpoint."""
+    """A context as the checkpointer sees it.
 
-    __slots__ = ("completed", "parent")
+    A scope is *completed* the moment its context's SUCCEED/FAIL update is created: from then on
+    nothing of its descendants is sent, queued or not. A scope is *abandoned* when a map or
+    parallel reached its completion policy without it: no operation starts in it any more, but
+    one already running (a step body) still records its outcome, so it no longer follows its
+    ancestors' completion.
+    """
+
+    __slots__ = ("abandoned", "completed", "parent")
 
     def __init__(self, parent: Scope | None = None) -> None:
         self.parent = parent
         self.completed = False
+        self.abandoned = False
+
+    def complete(self) -> None:
+        """Mark the context completed: its descendants may not checkpoint any more."""
+        self.completed = True
+
+    def abandon(self) -> None:
+        """Refuse new operations here; let running ones record, whatever the ancestors do."""
+        self.abandoned = True
+        self.parent = None
 
     def is_orphaned(self) -> bool:
-        """Whether this scope or any ancestor has completed."""
+        """Whether this scope or any ancestor has completed (nothing of it may be sent)."""
         scope: Scope | None = self
         while scope is not None:
             if scope.completed:
@@ -44,17 +61,49 @@ class Scope:
             scope = scope.parent
         return False
 
+    def is_closed(self) -> bool:
+        """Whether no new operation may start here (orphaned or abandoned)."""
+        scope: Scope | None = self
+        while scope is not None:
+            if scope.completed or scope.abandoned:
+                return True
+            scope = scope.parent
+        return False
+
+
+# The records on the queue, one type per kind, so no path can mistake one kind for another.
+
 
 @dataclass(slots=True)
-class _Record:
-    update: Wire | None  # None for a refresh or a barrier
+class _Update:
+    """An operation update; ``future`` is set when somebody waits until it is persisted."""
+
+    body: Wire
     size: int
     future: asyncio.Future[None] | None
     scope: Scope | None
-    refresh: bool = False
 
 
-_STOP = _Record(None, 0, None, None)
+@dataclass(slots=True)
+class _Refresh:
+    """A request for a call made after it was asked; shared by every refresh asked meanwhile."""
+
+    future: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class _Barrier:
+    """Resolves once everything queued before it is answered; makes no call of its own."""
+
+    future: asyncio.Future[None]
+
+
+class _Stop:
+    """Send what is queued before it, then stop the flusher."""
+
+
+_Record = _Update | _Refresh | _Barrier | _Stop
+_STOP = _Stop()
 
 
 @dataclass
@@ -70,28 +119,37 @@ class CheckpointStats:
 
 @dataclass(slots=True)
 class _Batch:
-    records: list[_Record] = field(default_factory=list)
-    count: int = 0
-    size: int = 0
-    urgent: bool = False
+    """Records for one call; ``size`` is the encoded ``Updates`` array, brackets and commas."""
 
-    def fits(self, record: _Record, config: CheckpointBatcherConfig) -> bool:
-        if record.update is None:
-            return True
+    limit_bytes: int
+    limit_count: int
+    records: list[_Record] = field(default_factory=list)
+    updates: list[_Update] = field(default_factory=list)
+    size: int = 2  # "[]"
+    urgent: bool = False
+    refresh: bool = False
+    stop: bool = False
+
+    def fits(self, record: _Record) -> bool:
+        if not isinstance(record, _Update) or not self.updates:
+            return True  # an update too large for any batch goes alone; the service judges it
         return (
-            self.count < config.max_batch_operations
-            and self.size + record.size <= config.max_batch_size_bytes
+            len(self.updates) < self.limit_count and self.size + 1 + record.size <= self.limit_bytes
         )
 
-    def full(self, config: CheckpointBatcherConfig) -> bool:
-        return self.count >= config.max_batch_operations
+    def full(self) -> bool:
+        return len(self.updates) >= self.limit_count
 
     def add(self, record: _Record) -> None:
         self.records.append(record)
-        if record.update is not None:
-            self.count += 1
-            self.size += record.size + 1
-        if record.future is not None:
+        if isinstance(record, _Update):
+            self.size += record.size + (1 if self.updates else 0)
+            self.updates.append(record)
+            self.urgent = self.urgent or record.future is not None
+        elif isinstance(record, _Stop):
+            self.stop = self.urgent = True
+        else:
+            self.refresh = self.refresh or isinstance(record, _Refresh)
             self.urgent = True
 
 
@@ -116,8 +174,10 @@ class Checkpointer:
         self._config = config or CheckpointBatcherConfig()
         self._queue: asyncio.Queue[_Record] = asyncio.Queue()
         self._wakeup = asyncio.Event()
-        self._refresh: asyncio.Future[None] | None = None
-        self._failure: BaseException | None = None
+        # The refresh record still on the queue, which later refreshes join.
+        self._refresh: _Refresh | None = None
+        # Why checkpointing ended: a CheckpointError, or Suspend once the service sent no token.
+        self._ended: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.stats = CheckpointStats()
@@ -128,17 +188,33 @@ class Checkpointer:
         self._task = asyncio.create_task(self._flush_forever(), name=f"checkpointer {self._arn}")
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            await self.abort()
+        else:
+            await self.close()
 
     async def close(self) -> None:
-        """Send everything queued, then stop the flusher."""
+        """Send everything queued, then stop the flusher; if cancelled meanwhile, abort."""
         if self._task is None:
             return
         self._closed = True
         self._put(_STOP)
+        try:
+            await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            await self.abort()
+            raise
+        self._task = None
+
+    async def abort(self) -> None:
+        """Stop at once: cancel a call in flight and fail every waiter (retryably)."""
+        self._closed = True
         task, self._task = self._task, None
-        await task
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait([task])
 
     @property
     def token(self) -> str | None:
@@ -146,9 +222,14 @@ class Checkpointer:
         return self._token
 
     @property
-    def failure(self) -> BaseException | None:
-        """The error that ended checkpointing, if any."""
-        return self._failure
+    def failure(self) -> CheckpointError | None:
+        """The CheckpointError that ended checkpointing, if a call failed."""
+        return self._ended if isinstance(self._ended, CheckpointError) else None
+
+    @property
+    def suspended(self) -> bool:
+        """Whether the service ended checkpointing by answering without a token."""
+        return isinstance(self._ended, Suspend)
 
     # -- enqueueing -----------------------------------------------------------------------
 
@@ -161,7 +242,7 @@ class Checkpointer:
         self._raise_if_ended()
         size = _size_of(update)
         future = asyncio.get_running_loop().create_future() if blocking else None
-        self._put(_Record(update, size, future, scope))
+        self._put(_Update(update, size, future, scope))
         return future
 
     async def send(self, update: Wire, *, scope: Scope | None = None) -> None:
@@ -174,17 +255,18 @@ class Checkpointer:
         """Wait for a checkpoint call made after now; concurrent refreshes share one call."""
         self._raise_if_ended()
         if self._refresh is None:
-            self._refresh = asyncio.get_running_loop().create_future()
-            self._put(_Record(None, 0, self._refresh, None, refresh=True))
-        await self._refresh
+            self._refresh = _Refresh(asyncio.get_running_loop().create_future())
+            self._put(self._refresh)
+        # Shielded: a waiter that is cancelled must not cancel the others' shared future.
+        await asyncio.shield(self._refresh.future)
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been answered; adds no call of its own."""
         if self._task is None or self._task.done():
             return
-        barrier = asyncio.get_running_loop().create_future()
-        self._put(_Record(None, 0, barrier, None))
-        await asyncio.wait([barrier])
+        barrier = _Barrier(asyncio.get_running_loop().create_future())
+        self._put(barrier)
+        await asyncio.wait([barrier.future])
 
     def _put(self, record: _Record) -> None:
         self._queue.put_nowait(record)
@@ -193,47 +275,56 @@ class Checkpointer:
     def _raise_if_ended(self) -> None:
         if self._closed:
             raise Suspend("this invocation has ended; the operation will run on replay")
-        if self._failure is not None:
-            raise self._failure
-        if self._token is None:
-            raise Suspend("checkpointing has ended for this invocation")
+        if self._ended is not None:
+            raise self._ended
 
     # -- the flusher ----------------------------------------------------------------------
 
     async def _flush_forever(self) -> None:
         carry: _Record | None = None
         try:
-            while carry is not _STOP:
-                record = carry if carry is not None else await self._queue.get()
-                if record is _STOP:
-                    return
-                batch = _Batch()
-                batch.add(record)
+            while True:
+                batch = self._new_batch()
+                batch.add(carry if carry is not None else self._taken(await self._queue.get()))
                 carry = await self._assemble(batch)
                 await self._send(batch)
+                if batch.stop:
+                    return
         finally:
-            self._fail(
-                CheckpointError("The checkpointer has stopped.", retryable=True), final=False
-            )
+            stopped = CheckpointError("The checkpointer has stopped.", retryable=True)
+            if carry is not None:
+                _settle_one(carry, stopped)
+            while not self._queue.empty():
+                _settle_one(self._queue.get_nowait(), self._ended or stopped)
+
+    def _new_batch(self) -> _Batch:
+        config = self._config
+        # The request body is {"CheckpointToken":"<token>","Updates":[...]}.
+        envelope = len('{"CheckpointToken":"","Updates":}') + len(self._token or "")
+        return _Batch(config.max_batch_size_bytes - envelope, config.max_batch_operations)
+
+    def _taken(self, record: _Record) -> _Record:
+        """Note that ``record`` left the queue: a later refresh needs a later call."""
+        if record is self._refresh:
+            self._refresh = None
+        return record
 
     async def _assemble(self, batch: _Batch) -> _Record | None:
         """Fill ``batch``; return a record that did not fit (it starts the next batch)."""
         carry = self._take(batch)
         if carry is None and not batch.urgent:
             carry = await self._linger(batch)
-        if carry is None and batch.urgent:
+        if carry is None and batch.urgent and not batch.stop:
             # Let every task that is ready run once, so siblings finishing together share a call.
             await asyncio.sleep(0)
             carry = self._take(batch)
         return carry
 
     def _take(self, batch: _Batch) -> _Record | None:
-        """Move queued records into ``batch`` until one does not fit; return that one."""
-        while not self._queue.empty():
-            record = self._queue.get_nowait()
-            if record.future is not None and record.future is self._refresh:
-                self._refresh = None  # later refreshes need a later call
-            if record is _STOP or not batch.fits(record, self._config):
+        """Move queued records into ``batch`` until one does not fit or a stop; return that one."""
+        while not batch.stop and not self._queue.empty():
+            record = self._taken(self._queue.get_nowait())
+            if not batch.fits(record):
                 return record
             batch.add(record)
         return None
@@ -247,40 +338,46 @@ class Checkpointer:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     carry = self._take(batch)
-                    if carry is not None or batch.urgent or batch.full(self._config):
+                    if carry is not None or batch.urgent or batch.full():
                         return carry
         except TimeoutError:
             self.stats.lingers_expired += 1
             return self._take(batch)
 
     async def _send(self, batch: _Batch) -> None:
-        records = self._drop_orphans(batch.records)
-        updates = [r.update for r in records if r.update is not None]
-        if not updates and not any(r.refresh for r in records):
-            self._settle(records, None)  # only barriers: everything before them is answered
+        updates = [u.body for u in self._keep_live(batch.updates)]
+        if self._ended is not None:
+            self._settle(batch.records, self._ended)
             return
-        if self._failure is not None or self._token is None:
-            self._settle(records, self._failure or Suspend("checkpointing has ended"))
+        if not updates and not batch.refresh:
+            self._settle(batch.records, None)  # barriers: everything before them is answered
             return
         try:
-            response = await self._service.checkpoint(self._arn, self._token, updates)
-            await self._absorb(response)
+            response = await self._service.checkpoint(self._arn, self._token or "", updates)
+            outcome = await self._absorb(response, updates)
         except ServiceError as exc:
-            self._fail(CheckpointError(_describe(exc), retryable=exc.retryable, code=exc.code))
-        except Exception as exc:  # a transport or backend fault: let the service retry
-            self._fail(CheckpointError(f"The checkpoint call failed: {exc!r}.", retryable=True))
-        except asyncio.CancelledError:
-            self._settle(
-                records, CheckpointError("The checkpoint call was cancelled.", retryable=True)
+            outcome = self._end(
+                CheckpointError(_describe(exc), retryable=exc.retryable, code=exc.code)
             )
+        except Exception as exc:  # a transport or backend fault: let the service retry
+            message = f"The checkpoint call failed: {exc!r}."
+            outcome = self._end(CheckpointError(message, retryable=True))
+        except asyncio.CancelledError:
+            cancelled = CheckpointError("The checkpoint call was cancelled.", retryable=True)
+            self._settle(batch.records, cancelled)
             raise
         finally:
             self.stats.calls += 1
             self.stats.updates += len(updates)
             self.stats.batch_sizes.append(len(updates))
-        self._settle(records, self._failure)
+        self._settle(batch.records, outcome)
 
-    async def _absorb(self, response: Wire) -> None:
+    async def _absorb(self, response: Wire, updates: list[Wire]) -> BaseException | None:
+        """Merge the response's state (every page of it), then take its token.
+
+        Return what this batch's waiters get when the response ends checkpointing: nothing when
+        the batch carried the execution's own end (it is recorded), Suspend otherwise.
+        """
         state = response.get("NewExecutionState") or {}
         self._merge(state.get("Operations") or [])
         marker = state.get("NextMarker")
@@ -290,22 +387,27 @@ class Checkpointer:
             self._merge(page.get("Operations") or [])
             marker = page.get("NextMarker")
         self._token = token
+        if token:
+            return None
+        if any(update.get("Type") == "EXECUTION" for update in updates):
+            self._end(Orphaned("the execution has completed; nothing more is checkpointed"))
+            return None
+        return self._end(Suspend("the service ended checkpointing for this invocation"))
 
-    def _drop_orphans(self, records: list[_Record]) -> list[_Record]:
-        kept = []
-        for record in records:
-            if record.scope is not None and record.scope.is_orphaned():
-                _settle_one(record, Orphaned("the operation's context has completed"))
+    def _end(self, reason: BaseException) -> BaseException:
+        """End checkpointing for ``reason``; every later record and caller gets it."""
+        self._ended = reason
+        return reason
+
+    def _keep_live(self, updates: list[_Update]) -> list[_Update]:
+        """Drop (and settle) updates whose context completed after they were queued."""
+        live = []
+        for update in updates:
+            if update.scope is not None and update.scope.is_orphaned():
+                _settle_one(update, Orphaned("the operation's context has completed"))
             else:
-                kept.append(record)
-        return kept
-
-    def _fail(self, error: CheckpointError, *, final: bool = True) -> None:
-        """Fail every queued waiter; with ``final``, every later one too."""
-        if final:
-            self._failure = error
-        while not self._queue.empty():
-            _settle_one(self._queue.get_nowait(), self._failure or error)
+                live.append(update)
+        return live
 
     def _settle(self, records: list[_Record], error: BaseException | None) -> None:
         for record in records:
@@ -313,7 +415,7 @@ class Checkpointer:
 
 
 def _settle_one(record: _Record, error: BaseException | None) -> None:
-    future = record.future
+    future = getattr(record, "future", None)
     if future is None or future.done():
         return
     if error is None:

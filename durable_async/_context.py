@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from durable_async._activity import Activity
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._ids import IdCounter
 from durable_async._logger import ReplayAwareLogger
@@ -22,8 +23,8 @@ from durable_async._models import (
     OperationType,
     make_update,
 )
-from durable_async._signals import Suspend
-from durable_async._state import Activity, ExecutionState
+from durable_async._signals import Orphaned, Suspend
+from durable_async._state import ExecutionState
 from durable_async.config import (
     CallbackConfig,
     ChildConfig,
@@ -423,10 +424,13 @@ class DurableContext:
         """Return the operation recorded at ``op_id``, checking it is the one the code asks for.
 
         Raises Suspend once the invocation is suspending, so no operation starts after that even
-        when user code swallowed the signal (``gather(..., return_exceptions=True)``).
+        when user code swallowed the signal (``gather(..., return_exceptions=True)``); raises
+        Orphaned in a context that has completed or been abandoned by its map or parallel.
         """
         if self._runtime.activity.suspended:
             raise Suspend("the invocation is suspending; the operation will run on replay")
+        if self._scope.is_closed():
+            raise Orphaned(f"operation {op_id} belongs to a completed or abandoned context")
         op = self._runtime.state.get(op_id)
         if op is None:
             return None

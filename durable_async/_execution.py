@@ -6,9 +6,11 @@ import asyncio
 import functools
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, overload
 
+from durable_async._activity import Activity
 from durable_async._checkpoint import Checkpointer
 from durable_async._context import DurableContext, Runtime
 from durable_async._models import (
@@ -17,8 +19,8 @@ from durable_async._models import (
     OperationType,
     make_update,
 )
-from durable_async._signals import find_suspend
-from durable_async._state import Activity, ExecutionState
+from durable_async._signals import ProcessExit, find_signal, find_suspend
+from durable_async._state import ExecutionState
 from durable_async.config import CheckpointBatcherConfig
 from durable_async.exceptions import (
     CheckpointError,
@@ -38,9 +40,9 @@ Wire = dict[str, Any]
 HandlerFunc = Callable[[Any, DurableContext], Awaitable[Any]]
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024 - 50
-_IDLE_CONFIRMATIONS = 3  # loop turns to let a sibling that just got its answer start more work
 
-_process_loop: asyncio.AbstractEventLoop | None = None
+_POLL_SECONDS = 0.05
+_loops = threading.local()
 
 
 class DurableHandler:
@@ -59,11 +61,14 @@ class DurableHandler:
         functools.update_wrapper(self, func)
 
     def __call__(self, event: Wire, lambda_context: Any = None) -> Wire:
-        """Run one invocation synchronously on the process's event loop (the Lambda entry)."""
+        """Run one invocation synchronously on this thread's event loop (the Lambda entry).
+
+        Safe from several threads at once: each thread keeps a loop of its own.
+        """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return _loop().run_until_complete(self.invoke(event))
+            return _thread_loop().run_until_complete(self.invoke(event))
         raise RuntimeError(
             "A durable handler was called synchronously from a running event loop; "
             "use `await handler.invoke(event)` there instead."
@@ -84,7 +89,7 @@ class DurableHandler:
         try:
             await _load_pages(backend, state, token, initial.get("NextMarker"))
         except CheckpointError as exc:
-            return _settle({}, exc)
+            return _outcome(None, exc)
         checkpointer = Checkpointer(
             backend,
             arn,
@@ -99,24 +104,32 @@ class DurableHandler:
         async with checkpointer:
             output = await self._run(runtime)
             await checkpointer.drain()
-        return _settle(output, checkpointer.failure)
+        return _outcome(output, checkpointer.failure, suspended=checkpointer.suspended)
 
-    async def _run(self, runtime: Runtime) -> Wire:
+    async def _run(self, runtime: Runtime) -> Wire | BaseException:
+        """Run the handler and every task it started; return its output or what it raised."""
         execution = _execution_operation(runtime.state)
-        main = asyncio.ensure_future(
-            self.func(_decode_input(execution.input_payload), _root(runtime))
-        )
+        root = DurableContext(runtime)
+        activity = runtime.activity
+        main = activity.start(_call(self.func, _decode_input(execution.input_payload), root))
         try:
-            await _supervise(main, runtime.activity)
+            await _supervise(main, activity)
         finally:
             if not main.done():
                 main.cancel()
-                await asyncio.wait([main])
+            await asyncio.wait([main])
+            # Nothing the handler's leftovers create from here on is sent.
+            root.scope.complete()
+            if main.cancelled():
+                await activity.cancel_all()
+        await activity.finish()
         if main.cancelled():
             raise asyncio.CancelledError
         error = main.exception()
+        if activity.suspended:
+            return {"Status": "PENDING"}  # even when the handler swallowed the Suspend
         if error is not None:
-            return _failure_output(error)
+            return error
         return await _success_output(main.result(), runtime, execution.id)
 
 
@@ -147,21 +160,22 @@ def durable_execution(
     return decorate
 
 
+async def _call(func: HandlerFunc, event: Any, ctx: DurableContext) -> Any:
+    return await func(event, ctx)
+
+
 async def _supervise(main: asyncio.Future[Any], activity: Activity) -> None:
-    """Run until the handler ends; suspend every waiter once nothing else can progress."""
+    """Run until the handler ends; suspend every waiter once the suspension rule holds."""
     while not main.done():
-        idle = activity.arm()
-        await asyncio.wait((main, idle), return_when=asyncio.FIRST_COMPLETED)
+        # A task working in a plain await tells nobody when it stops: look again now and then.
+        poll = _POLL_SECONDS if activity.working_elsewhere() else None
+        changed = activity.next_change()
+        await asyncio.wait((main, changed), timeout=poll, return_when=asyncio.FIRST_COMPLETED)
         if main.done():
             return
-        for _ in range(_IDLE_CONFIRMATIONS):
-            await asyncio.sleep(0)
-        if activity.is_idle() and not main.done():
+        await asyncio.sleep(0)  # let wake-ups scheduled by the change run first
+        if not main.done() and activity.may_suspend():
             activity.suspend_all()
-
-
-def _root(runtime: Runtime) -> DurableContext:
-    return DurableContext(runtime)
 
 
 def _parse_event(event: Wire) -> tuple[str, str, Wire]:
@@ -210,26 +224,51 @@ def _decode_input(payload: str | None) -> Any:
     return json.loads(payload)
 
 
-def _failure_output(error: BaseException) -> Wire:
-    if find_suspend(error) is not None:
+def _outcome(
+    output: Wire | BaseException | None,
+    failure: CheckpointError | None,
+    *,
+    suspended: bool = False,
+) -> Wire:
+    """Turn the handler's end and the checkpointer's into the invocation's wire output.
+
+    The one place that decides it: a checkpoint failure outranks the handler (nothing after it
+    was recorded), a service that ended checkpointing makes the invocation PENDING, a Suspend
+    anywhere is PENDING, ``sys.exit`` and other invocation errors fail the invocation (the
+    service retries it), and any other exception fails the execution.
+    """
+    if failure is not None:
+        if failure.retryable:
+            raise failure
+        return {"Status": "FAILED", "Error": ErrorObject.from_exception(failure).to_wire()}
+    if suspended:
         return {"Status": "PENDING"}
-    if isinstance(error, InvocationError) and not isinstance(error, CheckpointError):
-        raise error
-    if not isinstance(error, Exception):
-        raise error
-    _log.debug("durable handler failed", exc_info=error)
-    return {"Status": "FAILED", "Error": ErrorObject.from_exception(error).to_wire()}
+    if not isinstance(output, BaseException):
+        return output or {"Status": "PENDING"}
+    if find_suspend(output) is not None:
+        return {"Status": "PENDING"}
+    exited = find_signal(output, ProcessExit)
+    if exited is not None:
+        raise InvocationError(
+            f"The function exited during the invocation (sys.exit({exited.code!r})); the "
+            "service retries the invocation. Raise an exception instead to fail the execution.",
+            error_type="Runtime.ExitError",
+        ) from output
+    if isinstance(output, InvocationError) or not isinstance(output, Exception):
+        raise output
+    _log.debug("durable handler failed", exc_info=output)
+    return {"Status": "FAILED", "Error": ErrorObject.from_exception(output).to_wire()}
 
 
-async def _success_output(result: Any, runtime: Runtime, execution_id: str) -> Wire:
+async def _success_output(result: Any, runtime: Runtime, execution_id: str) -> Wire | Exception:
     try:
-        payload = json.dumps(result)
+        payload = json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        error = SerDesError(
+        return SerDesError(
             f"The handler returned a {type(result).__name__} that is not JSON-serializable: "
-            f"{exc}. Return JSON-compatible data (dicts, lists, strings, numbers, booleans, None)."
+            f"{exc}. Return JSON-compatible data (dicts, lists, strings, finite numbers, "
+            "booleans, None)."
         )
-        return _failure_output(error)
     if len(payload) <= LAMBDA_RESPONSE_LIMIT:
         return {"Status": "SUCCEEDED", "Result": payload}
     update = make_update(
@@ -239,23 +278,15 @@ async def _success_output(result: Any, runtime: Runtime, execution_id: str) -> W
     return {"Status": "SUCCEEDED", "Result": ""}
 
 
-def _settle(output: Wire, failure: BaseException | None) -> Wire:
-    """Let a checkpoint failure decide the outcome: nothing after it was recorded."""
-    if failure is None:
-        return output
-    if isinstance(failure, CheckpointError) and not failure.retryable:
-        return {"Status": "FAILED", "Error": ErrorObject.from_exception(failure).to_wire()}
-    raise failure
-
-
 def _default_service() -> DurableService:
     from durable_async.service.aws import default_service
 
     return default_service()
 
 
-def _loop() -> asyncio.AbstractEventLoop:
-    global _process_loop
-    if _process_loop is None or _process_loop.is_closed():
-        _process_loop = asyncio.new_event_loop()
-    return _process_loop
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's loop, kept between invocations so clients and connections are reused."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop

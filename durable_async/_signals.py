@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["Orphaned", "Suspend", "find_suspend"]
+from typing import TypeVar
+
+__all__ = ["Orphaned", "ProcessExit", "Suspend", "find_signal", "find_suspend"]
 
 
 class Suspend(BaseException):
@@ -17,13 +19,29 @@ class Orphaned(BaseException):
     """The operation belongs to a context that has already completed; it must not checkpoint."""
 
 
-def find_suspend(exc: BaseException) -> Suspend | None:
-    """Return the Suspend in ``exc``, looking inside exception groups (the one place we unwrap)."""
-    if isinstance(exc, Suspend):
+class ProcessExit(BaseException):
+    """User code called ``sys.exit``: the invocation fails as Lambda fails an exited process."""
+
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+S = TypeVar("S", bound=BaseException)
+
+
+def find_signal(exc: BaseException, kind: type[S]) -> S | None:
+    """Return the ``kind`` signal in ``exc``, looking inside exception groups (the one place)."""
+    if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = find_suspend(inner)
+            found = find_signal(inner, kind)
             if found is not None:
                 return found
     return None
+
+
+def find_suspend(exc: BaseException) -> Suspend | None:
+    """Return the Suspend in ``exc``, looking inside exception groups."""
+    return find_signal(exc, Suspend)

@@ -136,7 +136,15 @@ class NonDeterministicExecutionError(ExecutionError):
 
 
 class InvocationError(UnrecoverableError):
-    """An error that fails this invocation only; the service retries the invocation."""
+    """An error that fails this invocation only; the service retries the invocation.
+
+    ``error_type`` is the type the service records for the failed invocation: the class name,
+    or ``Runtime.ExitError`` when user code called ``sys.exit`` (as Lambda records it).
+    """
+
+    def __init__(self, message: str = "", *, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type or type(self).__name__
 
 
 class CheckpointError(InvocationError):

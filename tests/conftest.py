@@ -13,7 +13,7 @@ import pytest
 
 from durable_async import DurableHandler
 from durable_async.service import ServiceError
-from durable_async.service.local.clock import SkipClock
+from durable_async.service.local.clock import Clock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.runner import LocalRunner
 from durable_async.service.local.store import SqliteStore
@@ -70,7 +70,7 @@ class Harness:
     service: LocalDurableService
     recorder: RecordingService
     runner: LocalRunner
-    clock: SkipClock
+    clock: Clock
 
     def register(self, name: str, handler: DurableHandler) -> None:
         async def invoke(event: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._models import OperationAction, OperationType, make_update
-from durable_async._signals import Orphaned, Suspend
+from durable_async._signals import Orphaned
 from durable_async._state import ExecutionState
 from durable_async.config import CheckpointBatcherConfig
 from durable_async.service.local.clock import SkipClock
@@ -118,7 +118,7 @@ async def test_updates_of_a_completed_context_are_never_sent(
 
 
 async def test_response_without_token_ends_checkpointing(service: LocalDurableService) -> None:
-    """After the execution's final update no token comes back; later operations suspend."""
+    """After the execution's final update no token comes back; later operations are orphans."""
     rig = await _rig(service, CheckpointBatcherConfig())
     execution_id = rig.arn.rsplit("/", 1)[-1]
     final = make_update(
@@ -127,7 +127,8 @@ async def test_response_without_token_ends_checkpointing(service: LocalDurableSe
     async with rig.checkpointer:
         await rig.checkpointer.send(final)
         assert rig.checkpointer.token is None
-        with pytest.raises(Suspend):
+        assert not rig.checkpointer.suspended
+        with pytest.raises(Orphaned):
             rig.checkpointer.enqueue(_start("after"))
     assert len(rig.recorder.calls) == 1
 

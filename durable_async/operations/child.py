@@ -1,8 +1,9 @@
 """ctx.run_in_child_context: a function run in its own context, recorded as one CONTEXT operation.
 
 Operations inside take ids prefixed with the context's id, so concurrent child contexts replay
-deterministically whatever order their operations ran in. Once the context completes, nothing its
-leftover descendants do is ever sent (the checkpointer drops their updates).
+deterministically whatever order their operations ran in. The context completes the moment its
+SUCCEED/FAIL update is created (``_Child.complete``); from then on nothing its leftover
+descendants queued or start is ever sent (the checkpointer drops it).
 """
 
 from __future__ import annotations
@@ -102,16 +103,16 @@ class _Child:
         scope = Scope(self.outer_scope)
         child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
         try:
-            return await self.finish(op, await call_child_func(func, child))
+            return await self.finish(op, await call_child_func(func, child), scope)
         except (ExecutionError, CheckpointError):
             raise
         except Exception as exc:
-            await self.fail(op, exc)
+            await self.fail(op, exc, scope)
             raise AssertionError("unreachable") from exc
         finally:
-            scope.completed = True
+            scope.complete()  # ended without a record (a signal, a cancel): same rule
 
-    async def finish(self, op: Operation | None, value: Any) -> Any:
+    async def finish(self, op: Operation | None, value: Any, scope: Scope) -> Any:
         payload = serialize(self.serdes, value, self.op_id, self.arn)
         result = deserialize(self.serdes, payload, self.op_id, self.arn)
         if op is not None and op.replay_children:
@@ -120,18 +121,29 @@ class _Child:
         if replay_children:
             summary = self.config.summary_generator
             payload = summary(value) if summary is not None else ""
-        await self.ref.send(
+        await self.complete(
+            scope,
             OperationAction.SUCCEED,
             payload=payload,
             options=("ContextOptions", {"ReplayChildren": replay_children}),
         )
         return result
 
-    async def fail(self, op: Operation | None, exc: Exception) -> None:
+    async def fail(self, op: Operation | None, exc: Exception, scope: Scope) -> None:
         error = ErrorObject.from_exception(exc)
         if op is None or not op.replay_children:
-            await self.ref.send(OperationAction.FAIL, error=error)
+            await self.complete(scope, OperationAction.FAIL, error=error)
         raise _child_error(error) from exc
+
+    async def complete(self, scope: Scope, action: OperationAction, **fields: Any) -> None:
+        """Record the context's end; it is complete from now, before the record is persisted.
+
+        So nothing a leftover descendant queued, or starts later, is sent after it (the
+        reference marks orphans when it creates this checkpoint, not when it is persisted).
+        """
+        update = self.ref.update(action, **fields)
+        scope.complete()
+        await self.ctx.runtime.send(update, scope=self.ref.scope or self.ctx.scope)
 
 
 async def call_child_func(func: ChildFunc[Any], child: DurableContext) -> Any:

@@ -3,8 +3,9 @@
 A batch is a CONTEXT operation (SubType Map or Parallel) whose branches are child contexts with
 ids derived from their index, so the ids do not depend on which branch ran first. Branches are
 admitted in index order, at most ``max_concurrency`` at once; a branch waiting for the service
-keeps its slot. When the completion policy is met, unfinished branches are cancelled and their
-scopes completed, so nothing they queued or start later is ever sent.
+keeps its slot. When the completion policy is met, nothing new starts in unfinished branches: a
+branch only waiting for the service is cancelled, one in the middle of a step body finishes it
+and records it before the invocation returns (see ``_Batch.abandon``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from durable_async._activity import Activity
 from durable_async._checkpoint import Scope
 from durable_async._context import DurableContext
 from durable_async._ids import operation_id
@@ -210,14 +212,13 @@ class _Batch:
         self.shape = shape
         self.item_serdes = shape.item_serdes or shape.serdes or EXTENDED_TYPES_SERDES
         self.items: dict[int, BatchItem[Any]] = {}
-        self.held: set[int] = set()
 
     async def execute(self) -> BatchResult[Any]:
         policy = _Policy(len(self.branches), self.shape.completion)
         pending = deque(self.branches)
         running: dict[asyncio.Task[Any], tuple[_Branch, Scope]] = {}
         # Finished branches report here, so each completion costs O(1), not a wait on them all.
-        finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
+        finished = _Finished(self.ctx.runtime.activity)
         limit = self.shape.max_concurrency or max(1, len(self.branches))
         succeeded = failed = 0
         try:
@@ -225,57 +226,38 @@ class _Batch:
                 while pending and len(running) < limit:
                     branch = pending.popleft()
                     scope = Scope(self.ctx.scope)
-                    task = asyncio.ensure_future(self.run_held(branch, scope))
-                    task.add_done_callback(finished.put_nowait)
+                    task = asyncio.ensure_future(self.run_branch(branch, scope))
+                    task.add_done_callback(finished.add)
                     running[task] = (branch, scope)
                     self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
-                done = [await finished.get()]
-                while not finished.empty():
-                    done.append(finished.get_nowait())
-                for task in sorted(done, key=lambda t: running[t][0].index):
+                for task in sorted(await finished.take(running), key=lambda t: running[t][0].index):
                     branch, _scope = running.pop(task)
-                    self.release(branch)
                     item = self.outcome(branch, task)
                     self.items[branch.index] = item
                     succeeded += item.status is BatchItemStatus.SUCCEEDED
                     failed += item.status is BatchItemStatus.FAILED
         except BaseException:
-            await self.cancel(running, orphan=False)
+            await _cancel(running)
             raise
-        await self.cancel(running, orphan=True)
+        await self.abandon(running)
         return self.result(policy.reason(succeeded, failed))
 
-    async def run_held(self, branch: _Branch, scope: Scope) -> Any:
-        """Run the branch; once it ends, hold the invocation busy until its outcome is read.
+    async def abandon(self, running: dict[asyncio.Task[Any], tuple[_Branch, Scope]]) -> None:
+        """The policy is met: nothing new starts in the branches still running.
 
-        Without the hold, the loop turn between a branch finishing and the coordinator acting
-        on it looks idle, and the invocation could suspend a batch that is already complete.
+        A branch in the middle of work (a step body) runs on and records it, and the invocation
+        waits for it before it returns, as the reference SDK's branch threads do; a branch that
+        only waits for the service is cancelled. Either way its CONTEXT stays STARTED.
         """
-        try:
-            return await self.run_branch(branch, scope)
-        finally:
-            self.ctx.runtime.activity.hold()
-            self.held.add(branch.index)
-
-    def release(self, branch: _Branch) -> None:
-        if branch.index in self.held:
-            self.held.discard(branch.index)
-            self.ctx.runtime.activity.release()
-
-    async def cancel(
-        self, running: dict[asyncio.Task[Any], tuple[_Branch, Scope]], *, orphan: bool
-    ) -> None:
-        """Cancel unfinished branches; with ``orphan``, nothing they queued is sent."""
-        for task, (_branch, scope) in running.items():
-            if orphan:
-                scope.completed = True
-            task.cancel()
-        if running:
-            await asyncio.wait(running)
-        for task, (branch, _scope) in running.items():
-            self.release(branch)
-            if not task.cancelled():
-                task.exception()  # retrieved: an orphan's late error is not news
+        activity = self.ctx.runtime.activity
+        waiting = {}
+        for task, (branch, scope) in running.items():
+            scope.abandon()
+            if activity.working(task):
+                activity.adopt_straggler(task)
+            else:
+                waiting[task] = (branch, scope)
+        await _cancel(waiting)
 
     def outcome(self, branch: _Branch, task: asyncio.Task[Any]) -> BatchItem[Any]:
         """Turn a finished branch task into its item; re-raise what must end the batch."""
@@ -322,14 +304,47 @@ class _Batch:
             if branch.index in started:
                 self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
                 continue
-            task = asyncio.ensure_future(self.run_held(branch, Scope(self.ctx.scope)))
+            task = asyncio.ensure_future(self.run_branch(branch, Scope(self.ctx.scope)))
             await asyncio.wait([task])
-            self.release(branch)
             self.items[branch.index] = self.outcome(branch, task)
         return self.result(reason)
 
     def result(self, reason: CompletionReason) -> BatchResult[Any]:
         return BatchResult([self.items[i] for i in sorted(self.items)], reason)
+
+
+class _Finished:
+    """Branch tasks that ended, in the order they ended, and a way to wait for the next."""
+
+    def __init__(self, activity: Activity) -> None:
+        self._activity = activity
+        self._done: list[asyncio.Task[Any]] = []
+        self._arrival: asyncio.Future[None] | None = None
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        self._done.append(task)
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(None)
+
+    async def take(self, running: Collection[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+        """Return every branch that ended since the last take, waiting for one if none has."""
+        if not self._done:
+            self._arrival = asyncio.get_running_loop().create_future()
+            # Only the running branches resolve it: the batch waits exactly when they all do.
+            await self._activity.join(self._arrival, running)
+        done, self._done = self._done, []
+        return done
+
+
+async def _cancel(running: Collection[asyncio.Task[Any]]) -> None:
+    """Cancel ``running`` branch tasks and wait until they end; their errors are not news."""
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running)
+    for task in running:
+        if not task.cancelled():
+            task.exception()
 
 
 def _branch_error(error: Exception) -> ErrorObject:
