@@ -2,20 +2,39 @@
 
     durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}'
 
-Executions live in a SQLite file (``.durable/durable.sqlite3`` by default). Running again with
-the same ``--name`` resumes that execution where it stopped (after a crash or Ctrl-C) instead of
-starting a new one; a finished execution just prints its result again.
+Executions live in a SQLite file (``.durable/durable.sqlite3`` by default), readable by its
+owner only. Running again with the same ``--name`` resumes that execution where it stopped
+(after a crash or Ctrl-C) instead of starting a new one; a finished execution just prints its
+result again. Names belong to one handler: its file (by resolved path) and attribute make the
+function name, ``orders-handler-<hash of the path>``, so ``one/orders.py:handler`` and
+``two/orders.py:handler`` never share a ``--name``.
+
+One process drives an execution at a time. A second ``run`` of a name that another live process
+is running exits with status 4 and names that process (pid and host); once the holder ends, or
+is killed, the name can be run again at once to resume it.
 
 ``--function NAME=FILE.py:ATTR`` (repeatable) makes a durable handler or a plain function
 invocable as NAME by ``ctx.invoke``. While it runs, the local service also answers the Lambda
 API over HTTP on 127.0.0.1, and ``AWS_ENDPOINT_URL_LAMBDA`` points there, so code in the run can
-complete callbacks with ``SendDurableExecutionCallbackSuccess`` as it would on AWS.
+complete callbacks with ``SendDurableExecutionCallbackSuccess`` as it would on AWS. A
+callback answered by another process on the same store file wakes the run within a second.
+
+Exit status:
+
+* 0 - the execution SUCCEEDED; its result is printed as JSON.
+* 1 - it ended otherwise (FAILED, TIMED_OUT, STOPPED); its error is printed as JSON.
+* 2 - bad usage: a bad target, ``--input``, ``--name``, or a ``--store`` that is not a usable
+  SQLite store (a text file, a folder, a corrupt database).
+* 3 - ``--timeout`` ran out; the execution goes on when run again with the same ``--name``.
+* 4 - another process is running this execution; the message names its pid and host.
+* 130 - interrupted (Ctrl-C); run again with the same ``--name`` to resume.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import importlib.util
 import json
 import os
@@ -29,12 +48,17 @@ from durable_async.service import ServiceError
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.http import LocalHttpServer
-from durable_async.service.local.runner import LocalRunner
+from durable_async.service.local.runner import ExecutionLeasedError, LocalRunner
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
-__all__ = ["main"]
+__all__ = ["function_name", "main"]
 
 DEFAULT_STORE = ".durable/durable.sqlite3"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+EXIT_LEASED = 4
+EXIT_INTERRUPTED = 130
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -48,16 +72,18 @@ def main(argv: list[str] | None = None) -> int:
         payload = _input_payload(args.input)
         _check_name("--name", args.name)
     except (ValueError, ImportError, OSError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), EXIT_USAGE)
     try:
         execution = asyncio.run(_run(handler, function_name, payload, args))
     except KeyboardInterrupt:
         resume = f" with --name {args.name}" if args.name else " with the same --name"
-        return _fail(f"interrupted; run again{resume} to resume the execution", 130)
+        return _fail(f"interrupted; run again{resume} to resume the execution", EXIT_INTERRUPTED)
     except TimeoutError as exc:
-        return _fail(str(exc), 3)
+        return _fail(str(exc), EXIT_TIMEOUT)
+    except ExecutionLeasedError as exc:
+        return _fail(str(exc), EXIT_LEASED)
     except (ServiceError, OSError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), EXIT_USAGE)
     return _report(execution)
 
 
@@ -93,7 +119,18 @@ def _load(target: str) -> tuple[Any, str]:
     # A private key, so a handler file named like a real module (json.py) shadows nothing, and
     # one file named twice (--function) is imported once.
     module = sys.modules.get(key) or _import(path, key)
-    return getattr(module, attribute, None), _NAME_UNSAFE.sub("_", f"{path.stem}-{attribute}")[:64]
+    return getattr(module, attribute, None), function_name(path, attribute)
+
+
+def function_name(path: Path, attribute: str) -> str:
+    """Return the function name of ``path:attribute``: stem, attribute and a hash of the path.
+
+    The hash of the resolved path keeps two files with one stem apart (``one/orders.py`` and
+    ``two/orders.py`` are two functions), and gives one file the same name from any folder.
+    """
+    digest = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:8]
+    readable = _NAME_UNSAFE.sub("_", f"{path.stem}-{attribute}")[: 64 - len(digest) - 1]
+    return f"{readable}-{digest}"
 
 
 def _import(path: Path, key: str) -> Any:
@@ -173,7 +210,7 @@ def _report(execution: dict[str, Any]) -> int:
         print(json.dumps(json.loads(result), indent=2) if result else "null")
         return 0
     print(json.dumps(execution.get("Error") or {}, indent=2))
-    return 1
+    return EXIT_FAILED
 
 
 def _input_payload(text: str | None) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from durable_async.cli import function_name
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.store import SqliteStore
 
@@ -42,6 +43,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def handler_target(file: str, attribute: str) -> str:
     return f"{HANDLERS / file}:{attribute}"
+
+
+def handler_function(file: str, attribute: str) -> str:
+    """Return the function name the CLI gives ``tests/cli_handlers/<file>:<attribute>``."""
+    return function_name(HANDLERS / file, attribute)
+
+
+ORDERS_FUNCTION = function_name(REPO / "examples" / "orders.py", "handler")
 
 
 def named_run(target: str, event: dict[str, Any], name: str, db: Path) -> tuple[str, ...]:
@@ -163,7 +172,7 @@ def test_run_prints_the_result_of_the_example_order() -> None:
         "receipt": {"order_id": "o-1", "charged": 500, "attempt": 1},
         "shipment": {"order_id": "o-1", "shipped": True},
     }
-    assert ":function:orders-handler:" in completed.stderr
+    assert f":function:{ORDERS_FUNCTION}:" in completed.stderr
     assert completed.stderr.rstrip().endswith(": SUCCEEDED")
 
 
@@ -175,7 +184,7 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
     cli = await spawn(*args, "--name", "order-o-1")
 
     assert await cli.wait() == 0, cli.stderr.read_text()
-    async with view(db, "orders-handler", "order-o-1") as store:
+    async with view(db, ORDERS_FUNCTION, "order-o-1") as store:
         arn = await store.arn()
         assert arn is not None
         url_line, status_line = cli.stderr.read_text().splitlines()
@@ -257,7 +266,7 @@ def test_a_failing_handler_exits_1_and_prints_the_error(tmp_path: Path) -> None:
         "ErrorType": "failing.OrderRejectedError",
         "ErrorMessage": "order o-9 has no items",
     }
-    assert ":function:failing-handler:" in completed.stderr
+    assert f":function:{handler_function('failing.py', 'handler')}:" in completed.stderr
     assert completed.stderr.rstrip().endswith(": FAILED")
     assert "Traceback" not in completed.stderr
 
@@ -271,9 +280,9 @@ async def test_killed_during_a_wait_resumes_without_repeating_the_done_step(
     args = named_run(handler_target("resumable.py", "handler"), event, "resume-me", db)
 
     first = await spawn(*args)
-    await wait_until(first, "step 1 wrote its line", _has_lines(log, 1))
-    async with view(db, "resumable-handler", "resume-me") as store:
-        await wait_until(first, "the wait is persisted", _op_status(store, "pause", "STARTED"))
+    await wait_until(first, "step 1 wrote its line", has_lines(log, 1))
+    async with view(db, handler_function("resumable.py", "handler"), "resume-me") as store:
+        await wait_until(first, "the wait is persisted", op_status(store, "pause", "STARTED"))
         assert await store.status("first") == "SUCCEEDED"
         await first.kill()
         arn = await store.arn()
@@ -297,7 +306,7 @@ async def test_killed_during_a_wait_resumes_without_repeating_the_done_step(
         assert lines(log) == ["step-1", "step-2"]
         assert await store.service.invocations(arn) == invocations
         assert await store.service.checkpoint_calls(arn) == checkpoints
-        assert len(await store.service.list_executions("resumable-handler")) == 1
+        assert len(await store.service.list_executions(store.function_name)) == 1
 
 
 async def test_interrupted_by_ctrl_c_during_a_wait_resumes_with_the_same_name(
@@ -309,9 +318,9 @@ async def test_interrupted_by_ctrl_c_during_a_wait_resumes_with_the_same_name(
     args = named_run(handler_target("resumable.py", "handler"), event, "ctrl-c", db)
 
     first = await spawn(*args)
-    await wait_until(first, "step 1 wrote its line", _has_lines(log, 1))
-    async with view(db, "resumable-handler", "ctrl-c") as store:
-        await wait_until(first, "the wait is persisted", _op_status(store, "pause", "STARTED"))
+    await wait_until(first, "step 1 wrote its line", has_lines(log, 1))
+    async with view(db, handler_function("resumable.py", "handler"), "ctrl-c") as store:
+        await wait_until(first, "the wait is persisted", op_status(store, "pause", "STARTED"))
         first.process.send_signal(signal.SIGINT)
         assert await first.wait() == 130
         assert first.stderr.read_text().splitlines()[-1] == (
@@ -339,9 +348,10 @@ async def test_killed_mid_step_at_least_once_runs_the_step_body_again(
     first = await spawn(*args)
     # Killed as soon as the side effect shows: START is queued without waiting, so it may or
     # may not have been persisted; SUCCEED certainly was not (the body has not returned).
-    await wait_until(first, "the step body wrote its line", _has_lines(log, 1))
+    await wait_until(first, "the step body wrote its line", has_lines(log, 1))
     await first.kill()
-    async with view(db, "interrupted-at_least_once", "once-or-more") as store:
+    function = handler_function("interrupted.py", "at_least_once")
+    async with view(db, function, "once-or-more") as store:
         assert await store.status("charge") in (None, "STARTED")
 
         second = await spawn(*args)
@@ -361,8 +371,9 @@ async def test_killed_mid_step_at_most_once_fails_instead_of_running_the_body_ag
     args = named_run(target, {"log": str(log)}, "once-at-most", db)
 
     first = await spawn(*args)
-    await wait_until(first, "the step body wrote its line", _has_lines(log, 1))
-    async with view(db, "interrupted-at_most_once", "once-at-most") as store:
+    await wait_until(first, "the step body wrote its line", has_lines(log, 1))
+    function = handler_function("interrupted.py", "at_most_once")
+    async with view(db, function, "once-at-most") as store:
         # At-most-once awaits START's persistence before the body runs, so it is there now.
         assert await store.status("charge") == "STARTED"
         await first.kill()
@@ -383,14 +394,14 @@ async def test_killed_mid_step_at_most_once_fails_instead_of_running_the_body_ag
         assert error["ErrorType"] == "durable_async.exceptions.StepInterruptedError"
 
 
-def _has_lines(path: Path, count: int) -> Callable[[], Awaitable[bool]]:
+def has_lines(path: Path, count: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return len(lines(path)) >= count
 
     return check
 
 
-def _op_status(store: StoreView, op_name: str, status: str) -> Callable[[], Awaitable[bool]]:
+def op_status(store: StoreView, op_name: str, status: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return await store.status(op_name) == status
 
