@@ -226,7 +226,13 @@ def _input_payload(text: str | None) -> str | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="durable-async", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a durable function to completion")
+    run = commands.add_parser(
+        "run",
+        help="run a durable function to completion",
+        description="Run a durable function to completion; the same --name resumes it.",
+        epilog=__doc__[__doc__.index("Exit status:") :].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("target", help="path/to/file.py:handler")
     run.add_argument("--input", help="the event, as JSON")
     run.add_argument("--name", help="execution name; the same name resumes that execution")
