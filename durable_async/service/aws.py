@@ -14,6 +14,8 @@ Region and endpoint follow the standard environment (``AWS_REGION``/``AWS_DEFAUL
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 import functools
 import json
 import os
@@ -99,8 +101,8 @@ class AwsDurableService:
     50 s read timeouts, standard-mode retries with 3 attempts, keep-alive connections; an option
     it sets (``retries`` as a whole, for instance) replaces the default's.
 
-    Use one instance per process on one event loop: the client opens on first use and is bound
-    to that loop. A call from another loop opens a new client and abandons the old one.
+    The client opens on first use and is bound to the loop that opened it; each event loop
+    (one per thread, when the Lambda entry is called from several threads) gets its own.
     """
 
     def __init__(
@@ -113,8 +115,14 @@ class AwsDurableService:
         self._region_name = region_name
         self._endpoint_url = endpoint_url
         self._config: Any = _DEFAULT_CONFIG if config is None else _DEFAULT_CONFIG.merge(config)
-        self._connection: _Connection | None = None
-        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        # One client per live loop; a loop that is gone took its sockets with it.
+        self._connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._guard = threading.Lock()
 
     async def __aenter__(self) -> AwsDurableService:
         return self
@@ -163,31 +171,26 @@ class AwsDurableService:
         return _to_wire(response)
 
     async def aclose(self) -> None:
-        """Close the client; a later call opens a new one."""
-        connection, self._connection = self._connection, None
-        # A client whose loop has gone cannot be closed from here; the loop took its sockets.
-        if connection is None or connection.loop is not asyncio.get_running_loop():
+        """Close this loop's client; a later call opens a new one."""
+        connection = self._connections.pop(asyncio.get_running_loop(), None)
+        if connection is None:
             return
         async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
             await connection.stack.aclose()
 
     async def _client(self) -> _LambdaClient:
         loop = asyncio.get_running_loop()
-        connection = self._connection
-        if connection is not None and connection.loop is loop:
+        connection = self._connections.get(loop)
+        if connection is not None:
             return connection.client
-        async with self._lock_for(loop):
-            connection = self._connection
-            if connection is None or connection.loop is not loop:
-                # A client from a previous loop is unusable here and is left to that loop.
+        with self._guard:  # threads: each loop gets exactly one lock
+            lock = self._locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            connection = self._connections.get(loop)
+            if connection is None:
                 connection = await self._connect(loop)
-                self._connection = connection
+                self._connections[loop] = connection
         return connection.client
-
-    def _lock_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
-        if self._lock is None or self._lock[0] is not loop:
-            self._lock = (loop, asyncio.Lock())
-        return self._lock[1]
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         stack = AsyncExitStack()
@@ -221,7 +224,7 @@ class AwsDurableService:
         )
 
     def _endpoint_description(self) -> str:
-        connection = self._connection
+        connection = self._connections.get(asyncio.get_running_loop())
         if connection is not None:
             return str(connection.client.meta.endpoint_url)
         return self._endpoint_url or "the configured Lambda endpoint"
