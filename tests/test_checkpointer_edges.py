@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,12 @@ async def _checkpointer(
     return Checkpointer(service, arn, event["CheckpointToken"], merge=state.merge, config=config)
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition`` holds (a call is in flight, say)."""
+    while not condition():  # noqa: ASYNC110 - the checkpointer signals nothing we could await
+        await asyncio.sleep(0)
+
+
 def _step(op_id: str, action: OperationAction, payload: str | None = None) -> dict[str, Any]:
     return make_update(op_id, OperationType.STEP, action, sub_type="Step", payload=payload)
 
@@ -66,8 +72,7 @@ async def test_a_refresh_asked_during_a_call_waits_for_the_next(
     recorder = RecordingService(service)
     async with await _checkpointer(recorder, service) as checkpointer:
         first = asyncio.ensure_future(checkpointer.refresh())
-        while recorder.in_flight == 0:
-            await asyncio.sleep(0)
+        await _until(lambda: recorder.in_flight > 0)
         await checkpointer.refresh()
         assert first.done()
     assert recorder.calls == [[], []]
@@ -81,8 +86,7 @@ async def test_a_cancelled_refresh_waiter_leaves_the_others_waiting(
     async with await _checkpointer(recorder, service) as checkpointer:
         cancelled = asyncio.ensure_future(checkpointer.refresh())
         sibling = asyncio.ensure_future(checkpointer.refresh())
-        while recorder.in_flight == 0:
-            await asyncio.sleep(0)
+        await _until(lambda: recorder.in_flight > 0)
         cancelled.cancel()
         await sibling  # raises CancelledError when the shared future was cancelled
         assert cancelled.cancelled()
@@ -125,8 +129,7 @@ async def test_close_returns_when_a_call_fails_in_flight(service: LocalDurableSe
     async with asyncio.timeout(10):
         async with checkpointer:
             first = asyncio.ensure_future(checkpointer.send(_step("a", OperationAction.START)))
-            while not failing.calls:
-                await asyncio.sleep(0)
+            await _until(lambda: bool(failing.calls))
             later = checkpointer.enqueue(_step("b", OperationAction.START), blocking=True)
         # Leaving the block closed the checkpointer: it did not wait for ever.
         with pytest.raises(CheckpointError):

@@ -36,10 +36,11 @@ def _statuses(operations: list[Any], op_type: OperationType) -> dict[str | None,
 
 async def test_a_step_left_running_in_a_child_is_never_sent_after_it() -> None:
     """A step started but not awaited in a child context is refused, not sent after (item 4)."""
-    ran = []
+    ran: list[int] = []
+    leaked: list[asyncio.Future[Any]] = []
 
     async def child(ctx: DurableContext) -> str:
-        asyncio.ensure_future(ctx.step(lambda _: ran.append(1), name="leaked"))
+        leaked.append(asyncio.ensure_future(ctx.step(lambda _: ran.append(1), name="leaked")))
         return "child done"
 
     @durable_execution
@@ -57,9 +58,11 @@ async def test_a_step_left_running_in_a_child_is_never_sent_after_it() -> None:
 async def test_a_task_leaked_by_the_handler_sends_nothing_after_it_returns() -> None:
     """A step a leaked task starts after the handler returned leaves no STARTED step (item 4)."""
 
+    leaked: list[asyncio.Future[Any]] = []
+
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        asyncio.ensure_future(ctx.step(lambda _: time.sleep(0.05), name="late"))
+        leaked.append(asyncio.ensure_future(ctx.step(lambda _: time.sleep(0.05), name="late")))
         return "done"
 
     async with DurableTestRunner(handler) as runner:

@@ -14,11 +14,11 @@ Region and endpoint follow the standard environment (``AWS_REGION``/``AWS_DEFAUL
 from __future__ import annotations
 
 import asyncio
-import threading
-import weakref
 import functools
 import json
 import os
+import threading
+import weakref
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
