@@ -22,7 +22,9 @@ from durable_async import (
     StepContext,
     durable_execution,
 )
+from durable_async._execution import _thread_loop
 from durable_async._models import OperationStatus, OperationType
+from durable_async.service.aws import default_service
 from durable_async.service.local.clock import SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.http import LocalHttpServer
@@ -226,6 +228,10 @@ def test_the_sync_entry_serves_two_threads_at_once(local_http: LocalDurableServi
 
     def call(name: str, invocation: dict[str, Any]) -> None:
         outputs[name] = handler(invocation)
+        # The thread's loop and its client would live on with the thread; this one ends here.
+        thread_loop = _thread_loop()
+        thread_loop.run_until_complete(default_service().aclose())
+        thread_loop.close()
 
     threads = [threading.Thread(target=call, args=(n, event(n))) for n in ("a", "b")]
     for thread in threads:
