@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench clean
+.PHONY: run test lint docs bench crash clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "durable_async needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -32,6 +32,9 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+crash: $(STAMP)
+	$(PY) -m benchmarks.crash_campaign
 
 clean:
 	rm -rf $(VENV) .durable .pytest_cache .mypy_cache .ruff_cache
