@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from durable_async._signals import Suspend
+from durable_async._signals import Orphaned, Suspend
 from durable_async._tasks import OWNER, WaitGraph, install_tracking, spawn_untracked
 from durable_async.service.clock import Clock
 
@@ -88,10 +88,15 @@ class Activity:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if task in self._stragglers:
-            self._stragglers.discard(task)
-            if not task.cancelled():
-                task.exception()  # retrieved: an abandoned branch's end is not news
+        straggler = task in self._stragglers
+        self._stragglers.discard(task)
+        # An abandoned branch's end, or a leftover task stopped by our own signal (it was
+        # orphaned or suspended), is not news; a user task's own error still gets logged.
+        # Peeking at the error without retrieving it takes asyncio's private attribute.
+        if not task.cancelled():
+            error = getattr(task, "_exception", None)
+            if straggler or isinstance(error, Orphaned | Suspend):
+                task.exception()
         self._signal()
 
     def adopt_straggler(self, task: asyncio.Task[Any]) -> None:
@@ -105,7 +110,7 @@ class Activity:
     async def finish(self) -> None:
         """Wait for working stragglers, then cancel every task the handler left behind."""
         while any(self.working(task) for task in self._stragglers):
-            await asyncio.wait([self._next_change()])
+            await asyncio.wait([self.next_change()])
         await self.cancel_all()
 
     async def cancel_all(self) -> None:
@@ -199,10 +204,6 @@ class Activity:
 
     # -- the suspension rule --------------------------------------------------------------
 
-    def next_change(self) -> asyncio.Future[None]:
-        """A future resolved when the suspension rule may newly hold."""
-        return self._next_change()
-
     def may_suspend(self) -> bool:
         """Whether nothing is busy, somebody is parked and no task of the handler is working."""
         if self._busy or not self._parked:
@@ -238,7 +239,8 @@ class Activity:
             if parked.resume_at is not None and not parked.timed and not future.done():
                 future.set_result(False)
 
-    def _next_change(self) -> asyncio.Future[None]:
+    def next_change(self) -> asyncio.Future[None]:
+        """A future resolved when the suspension rule may newly hold."""
         if self._change is None or self._change.done():
             self._change = asyncio.get_running_loop().create_future()
         return self._change

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, overload
 
 from durable_async._activity import Activity
@@ -89,7 +90,7 @@ class DurableHandler:
         try:
             await _load_pages(backend, state, token, initial.get("NextMarker"))
         except CheckpointError as exc:
-            return _outcome(None, exc)
+            return _outcome(_End(), exc, revoked=False)
         checkpointer = Checkpointer(
             backend,
             arn,
@@ -102,12 +103,14 @@ class DurableHandler:
         state.on_change = activity.wake
         runtime = Runtime(arn, state, checkpointer, activity, clock or RealClock())
         async with checkpointer:
-            output = await self._run(runtime)
+            end = await self._run(runtime)
+            if end.returned is not None:
+                end = await _record_result(end.returned, runtime)
             await checkpointer.drain()
-        return _outcome(output, checkpointer.failure, suspended=checkpointer.suspended)
+        return _outcome(end, checkpointer.failure, revoked=checkpointer.suspended)
 
-    async def _run(self, runtime: Runtime) -> Wire | BaseException:
-        """Run the handler and every task it started; return its output or what it raised."""
+    async def _run(self, runtime: Runtime) -> _End:
+        """Run the handler and every task it started; return how the handler ended."""
         execution = _execution_operation(runtime.state)
         root = DurableContext(runtime)
         activity = runtime.activity
@@ -126,11 +129,25 @@ class DurableHandler:
         if main.cancelled():
             raise asyncio.CancelledError
         error = main.exception()
-        if activity.suspended:
-            return {"Status": "PENDING"}  # even when the handler swallowed the Suspend
-        if error is not None:
-            return error
-        return await _success_output(main.result(), runtime, execution.id)
+        if error is not None or activity.suspended:
+            return _End(error=error, suspended=activity.suspended)
+        return _End(returned=_Returned(main.result(), execution.id))
+
+
+@dataclass(frozen=True, slots=True)
+class _Returned:
+    value: Any
+    execution_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """How the handler ended: with a result, with an error, or suspended (perhaps swallowed)."""
+
+    returned: _Returned | None = None  # what the handler returned, not yet encoded
+    wire: Wire | None = None  # the SUCCEEDED output, once encoded (and checkpointed if large)
+    error: BaseException | None = None
+    suspended: bool = False
 
 
 @overload
@@ -224,58 +241,57 @@ def _decode_input(payload: str | None) -> Any:
     return json.loads(payload)
 
 
-def _outcome(
-    output: Wire | BaseException | None,
-    failure: CheckpointError | None,
-    *,
-    suspended: bool = False,
-) -> Wire:
-    """Turn the handler's end and the checkpointer's into the invocation's wire output.
+def _outcome(end: _End, failure: CheckpointError | None, *, revoked: bool) -> Wire:
+    """Turn how the handler and the checkpointer ended into the invocation's wire output.
 
-    The one place that decides it: a checkpoint failure outranks the handler (nothing after it
-    was recorded), a service that ended checkpointing makes the invocation PENDING, a Suspend
-    anywhere is PENDING, ``sys.exit`` and other invocation errors fail the invocation (the
-    service retries it), and any other exception fails the execution.
+    The one place that decides it, in this order: a checkpoint failure outranks the handler
+    (nothing after it was recorded); a service that answered without a token, a suspension (even
+    one user code swallowed) or a Suspend raised anywhere make it PENDING; ``sys.exit`` and other
+    invocation errors fail the invocation (the service retries it); any other exception fails
+    the execution; else it SUCCEEDED.
     """
     if failure is not None:
         if failure.retryable:
             raise failure
         return {"Status": "FAILED", "Error": ErrorObject.from_exception(failure).to_wire()}
-    if suspended:
+    error = end.error
+    if revoked or end.suspended or (error is not None and find_suspend(error) is not None):
         return {"Status": "PENDING"}
-    if not isinstance(output, BaseException):
-        return output or {"Status": "PENDING"}
-    if find_suspend(output) is not None:
-        return {"Status": "PENDING"}
-    exited = find_signal(output, ProcessExit)
+    if error is None:
+        assert end.wire is not None, "the handler ended without an outcome"
+        return end.wire
+    exited = find_signal(error, ProcessExit)
     if exited is not None:
         raise InvocationError(
             f"The function exited during the invocation (sys.exit({exited.code!r})); the "
             "service retries the invocation. Raise an exception instead to fail the execution.",
             error_type="Runtime.ExitError",
-        ) from output
-    if isinstance(output, InvocationError) or not isinstance(output, Exception):
-        raise output
-    _log.debug("durable handler failed", exc_info=output)
-    return {"Status": "FAILED", "Error": ErrorObject.from_exception(output).to_wire()}
+        ) from error
+    if isinstance(error, InvocationError) or not isinstance(error, Exception):
+        raise error
+    _log.debug("durable handler failed", exc_info=error)
+    return {"Status": "FAILED", "Error": ErrorObject.from_exception(error).to_wire()}
 
 
-async def _success_output(result: Any, runtime: Runtime, execution_id: str) -> Wire | Exception:
+async def _record_result(returned: _Returned, runtime: Runtime) -> _End:
+    """Encode the handler's result; one too large for the Lambda response is checkpointed."""
     try:
-        payload = json.dumps(result, allow_nan=False)
+        payload = json.dumps(returned.value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        return SerDesError(
-            f"The handler returned a {type(result).__name__} that is not JSON-serializable: "
-            f"{exc}. Return JSON-compatible data (dicts, lists, strings, finite numbers, "
-            "booleans, None)."
+        return _End(
+            error=SerDesError(
+                f"The handler returned a {type(returned.value).__name__} that is not "
+                f"JSON-serializable: {exc}. Return JSON-compatible data (dicts, lists, strings, "
+                "finite numbers, booleans, None)."
+            )
         )
     if len(payload) <= LAMBDA_RESPONSE_LIMIT:
-        return {"Status": "SUCCEEDED", "Result": payload}
+        return _End(wire={"Status": "SUCCEEDED", "Result": payload})
     update = make_update(
-        execution_id, OperationType.EXECUTION, OperationAction.SUCCEED, payload=payload
+        returned.execution_id, OperationType.EXECUTION, OperationAction.SUCCEED, payload=payload
     )
     await runtime.checkpointer.send(update)
-    return {"Status": "SUCCEEDED", "Result": ""}
+    return _End(wire={"Status": "SUCCEEDED", "Result": ""})
 
 
 def _default_service() -> DurableService:
