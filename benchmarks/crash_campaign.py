@@ -553,7 +553,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.crash_campaign", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--kills", type=int, default=120, help="SIGKILLs to make (default 120)")
+    parser.add_argument("--kills", type=int, default=200, help="SIGKILLs to make (default 200)")
     parser.add_argument("--pairs", type=int, default=100, help="same-name pairs (default 100)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill plans")
     parser.add_argument("--jobs", type=int, default=4, help="executions at once (default 4)")
