@@ -131,23 +131,77 @@ async def test_a_callback_completes_once(begin: Begin) -> None:
     ("callback_id", "code"),
     [
         pytest.param("", "InvalidParameterValueException", id="empty"),
+        pytest.param("x" * 1025, "InvalidParameterValueException", id="over-1024-characters"),
         pytest.param("not base64!", "ResourceNotFoundException", id="garbage"),
         pytest.param("WzEsIDJd", "ResourceNotFoundException", id="not-ours"),
+        pytest.param("wqM=", "ResourceNotFoundException", id="not-json"),
+        pytest.param("\udcff", "ResourceNotFoundException", id="lone-surrogate"),
         pytest.param("KnownArnOtherOp", "ResourceNotFoundException", id="not-a-callback"),
         pytest.param("UnknownArn", "ResourceNotFoundException", id="unknown-execution"),
+        pytest.param("Forged", "ResourceNotFoundException", id="forged-arn-and-id"),
+        pytest.param("GuessedSecret", "ResourceNotFoundException", id="guessed-secret"),
+        pytest.param("Tampered", "ResourceNotFoundException", id="one-character-changed"),
     ],
 )
 async def test_unknown_callback_ids_are_refused(begin: Begin, callback_id: str, code: str) -> None:
-    """An id this service never issued is refused with a clear, non-retryable error."""
+    """An id this service never issued is refused with a clear, non-retryable error.
+
+    Built by hand from the ARN and the operation id of a started callback (what ids were before
+    they carried a secret), it is refused exactly like an id that names nothing.
+    """
     session = await begin()
     await session.send(update("s1", "STEP", "START"))
-    forged = {"KnownArnOtherOp": [session.arn, "s1"], "UnknownArn": [session.arn + "x", "cb"]}
+    issued = await start_callback(session, "cb")
+    forged = {
+        "KnownArnOtherOp": [session.arn, "s1"],
+        "UnknownArn": [session.arn + "x", "cb"],
+        "Forged": [session.arn, "cb"],
+        "GuessedSecret": [session.arn, "cb", "0" * 32],
+    }
     if callback_id in forged:
         callback_id = base64.b64encode(json.dumps(forged[callback_id]).encode()).decode()
+    if callback_id == "Tampered":
+        callback_id = issued[:-5] + ("A" if issued[-5] != "A" else "B") + issued[-4:]
     with pytest.raises(ServiceError) as caught:
         await session.service.send_callback_success(callback_id, "1")
     assert (caught.value.code, caught.value.retryable) == (code, False)
     assert "CallbackId" in caught.value.message
+    assert (await session.operation("cb"))["Status"] == "STARTED"
+
+
+async def test_a_forged_id_gets_the_same_answer_as_an_unknown_one(begin: Begin) -> None:
+    """The refusal of a forged id tells nothing more than that of an id naming nothing."""
+    session = await begin()
+    await start_callback(session, "cb")
+    refusals = []
+    for fields in ([session.arn, "cb"], [session.arn + "x", "cb"]):
+        callback_id = base64.b64encode(json.dumps(fields).encode()).decode()
+        with pytest.raises(ServiceError) as caught:
+            await session.service.send_callback_heartbeat(callback_id)
+        error = caught.value
+        refusals.append(
+            (
+                error.code,
+                error.status_code,
+                error.retryable,
+                error.message.replace(callback_id, "ID"),
+            )
+        )
+    assert refusals[0] == refusals[1]
+
+
+async def test_callback_ids_carry_128_random_bits(begin: Begin) -> None:
+    """Each id holds a fresh 128-bit secret beside the ARN and operation id it names."""
+    session = await begin()
+    ids = [await start_callback(session, f"cb{n}") for n in range(50)]
+    secrets = []
+    for callback_id in ids:
+        arn, operation_id, secret = json.loads(base64.b64decode(callback_id, validate=True))
+        assert arn == session.arn
+        assert operation_id.startswith("cb")
+        assert len(bytes.fromhex(secret)) * 8 == 128
+        secrets.append(secret)
+    assert len(set(secrets)) == len(secrets)
 
 
 async def test_callback_of_an_ended_execution_is_refused(begin: Begin) -> None:

@@ -1,16 +1,23 @@
 """Callbacks: the START handler, completion from outside, heartbeats and timeouts.
 
-A callback's id encodes its execution's ARN and its operation id, so a completion finds the
-operation without an index; the id is stored on the operation, so it survives restarts. The
-deadlines (``TimeoutAt``, ``HeartbeatAt``, epoch ms) live in the operation's ``meta``, which
-makes them the operation's due time for the store and ``next_wakeup``.
+A callback id is a bearer credential: whoever holds it can complete the callback. It is the
+base64 of ``[arn, operation id, secret]``, where the secret is 128 random bits drawn when the
+callback starts. The ARN and operation id let a completion find the operation without an
+index; the whole id is stored on the operation (so it survives restarts) and a completion
+must present it exactly, compared in constant time. An id built by hand from the ARN and the
+operation id lacks the secret and is refused exactly like an id that names nothing.
+
+The deadlines (``TimeoutAt``, ``HeartbeatAt``, epoch ms) live in the operation's ``meta``,
+which makes them the operation's due time for the store and ``next_wakeup``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
+import secrets
 
 from durable_async.service import ServiceError
 from durable_async.service.local._batch import Batch, require_new, set_field
@@ -21,12 +28,15 @@ from durable_async.service.local._model import (
     OperationRow,
     dumps,
     invalid,
+    shown,
 )
 
 __all__ = [
     "HEARTBEAT_ERROR",
+    "MAX_CALLBACK_ID_CHARS",
+    "SECRET_BYTES",
     "TIMEOUT_ERROR",
-    "callback_id_for",
+    "new_callback_id",
     "check_open",
     "complete",
     "find",
@@ -44,28 +54,47 @@ HEARTBEAT_ERROR: Json = {
 }
 
 
-def callback_id_for(arn: str, operation_id: str) -> str:
-    """Return the callback id of operation ``operation_id`` in execution ``arn``."""
-    return base64.b64encode(dumps([arn, operation_id]).encode()).decode()
+# CallbackId in Lambda's API model: 1 to 1024 characters of standard base64.
+MAX_CALLBACK_ID_CHARS = 1024
+SECRET_BYTES = 16
+
+
+def new_callback_id(arn: str, operation_id: str) -> str:
+    """Return a new callback id for operation ``operation_id`` of execution ``arn``."""
+    secret = secrets.token_hex(SECRET_BYTES)
+    return base64.b64encode(dumps([arn, operation_id, secret]).encode()).decode()
 
 
 def parse_callback_id(callback_id: str) -> tuple[str, str]:
-    """Return the ``(arn, operation id)`` a callback id names; refuse ids never issued."""
-    if not callback_id:
+    """Return the ``(arn, operation id)`` a callback id names; refuse ids never issued.
+
+    This only says where to look: :func:`find` accepts the id only if it is the one stored.
+    Ids issued before ids carried a secret name two fields and still work for their callback.
+    """
+    if not isinstance(callback_id, str) or not callback_id:
         raise invalid("CallbackId is required; pass the id the callback operation returned.")
+    if len(callback_id) > MAX_CALLBACK_ID_CHARS:
+        raise invalid(
+            f"CallbackId {shown(callback_id)} is longer than {MAX_CALLBACK_ID_CHARS} "
+            "characters; pass the id the callback operation returned."
+        )
     try:
-        arn, operation_id = json.loads(base64.b64decode(callback_id, validate=True))
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        fields = json.loads(base64.b64decode(callback_id, validate=True))
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError):
         raise unknown_callback(callback_id) from None
-    if not isinstance(arn, str) or not isinstance(operation_id, str):
+    if (
+        not isinstance(fields, list)
+        or len(fields) not in (2, 3)
+        or not all(isinstance(field, str) for field in fields)
+    ):
         raise unknown_callback(callback_id)
-    return arn, operation_id
+    return fields[0], fields[1]
 
 
 def unknown_callback(callback_id: str) -> ServiceError:
     """Return the error for a callback id that names no callback."""
     return ServiceError(
-        f"Callback {callback_id!r} does not exist; pass the CallbackId of a started callback "
+        f"Callback {shown(callback_id)} does not exist; pass the CallbackId of a started callback "
         "operation exactly as the service returned it.",
         code="ResourceNotFoundException",
         retryable=False,
@@ -77,7 +106,7 @@ def start(batch: Batch, update: Json, current: OperationRow | None) -> None:
     """Start a callback: issue its id and arm its timeout and heartbeat timeout."""
     require_new(current, update)
     row = batch.create(update, "STARTED")
-    callback_id = callback_id_for(batch.execution.arn, row.id)
+    callback_id = new_callback_id(batch.execution.arn, row.id)
     row.data["CallbackDetails"] = {"CallbackId": callback_id}
     options = update.get("CallbackOptions") or {}
     timeout = int(options.get("TimeoutSeconds") or 0)
@@ -98,7 +127,8 @@ def find(batch: Batch, operation_id: str, callback_id: str) -> OperationRow:
     row = batch.ops.get(operation_id)
     if row is None or row.type != "CALLBACK":
         raise unknown_callback(callback_id)
-    if row.data.get("CallbackDetails", {}).get("CallbackId") != callback_id:
+    issued = str(row.data.get("CallbackDetails", {}).get("CallbackId", ""))
+    if not hmac.compare_digest(issued.encode(), callback_id.encode("utf-8", "backslashreplace")):
         raise unknown_callback(callback_id)
     return row
 

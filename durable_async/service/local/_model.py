@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from durable_async.service import ServiceError
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 TERMINAL_OPERATION_STATUSES = frozenset(
     {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"}
@@ -141,6 +142,74 @@ def dumps(value: object) -> str:
     return _ENCODER.encode(value)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a JSON number this service reads")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode strict JSON: NaN, Infinity and numbers that overflow a float are refused.
+
+    Raises ValueError for anything that is not such JSON, nesting too deep to decode included.
+    """
+    try:
+        return _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply to decode") from None
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` encodable as UTF-8: each lone surrogate becomes a ``\\udcff`` escape.
+
+    JSON may spell a lone surrogate (``"\\udcff"``) and ``os.fsdecode`` makes them of bytes
+    that are not UTF-8; such text cannot be stored in SQLite or sent over HTTP. Valid text,
+    nearly all of it, comes back as the same object.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+def clean(value: T) -> T:
+    """Return the JSON ``value`` with every string (keys too) passed through :func:`clean_text`.
+
+    Containers holding nothing to escape come back as the same object, so a caller's values
+    are never copied or changed in place without need.
+    """
+    if isinstance(value, str):
+        return clean_text(value)  # type: ignore[return-value]
+    if isinstance(value, dict):
+        items = [(clean(k), clean(v)) for k, v in value.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(items, value.items(), strict=True)):
+            return value
+        return dict(items)  # type: ignore[return-value]
+    if isinstance(value, list):
+        cleaned = [clean(item) for item in value]
+        if all(a is b for a, b in zip(cleaned, value, strict=True)):
+            return value
+        return cleaned  # type: ignore[return-value]
+    return value
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """Return ``repr(value)`` shortened to about ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def function_arn(function_name: str) -> str:
     """Return the qualified function ARN the local service reports."""
     return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}:{VERSION}"
@@ -151,13 +220,49 @@ def execution_arn(function_name: str, name: str, execution_id: str) -> str:
     return f"{function_arn(function_name)}/durable-execution/{name}/{execution_id}"
 
 
-def error_object(error: str | Json | None, default_type: str = "Error") -> Json:
-    """Return ``error`` as an ErrorObject dict."""
+_ERROR_TEXT_KEYS = ("ErrorType", "ErrorMessage", "ErrorData")
+
+
+def check_error(error: object, where: str) -> Json:
+    """Return the ErrorObject ``error`` with its four members only, their text cleaned.
+
+    Members the ErrorObject shape does not have are left out, as the service ignores them;
+    a member of the wrong type, or anything but an object, is refused.
+    """
+    if not isinstance(error, dict):
+        raise invalid(
+            f"{where} must be an ErrorObject, a JSON object with the optional members "
+            f"ErrorType, ErrorMessage, ErrorData and StackTrace, not {type(error).__name__}."
+        )
+    checked: Json = {}
+    for key in _ERROR_TEXT_KEYS:
+        value = error.get(key)
+        if value is not None and not isinstance(value, str):
+            raise invalid(f"{where}.{key} must be a string, not {type(value).__name__}.")
+        if value is not None:
+            checked[key] = clean_text(value)
+    trace = error.get("StackTrace")
+    if trace is not None:
+        if not isinstance(trace, list) or not all(isinstance(line, str) for line in trace):
+            raise invalid(f"{where}.StackTrace must be a list of strings.")
+        checked["StackTrace"] = [clean_text(line) for line in trace]
+    return checked
+
+
+def error_object(error: object, default_type: str = "Error") -> Json:
+    """Return ``error`` (a message, an ErrorObject dict or None) as a clean ErrorObject dict.
+
+    For errors the service records on its own account (an invocation's failure), so nothing
+    here refuses: a malformed error is recorded as an InvalidInvocationOutput saying so.
+    """
     if error is None:
         return {"ErrorType": default_type, "ErrorMessage": "The invocation failed."}
     if isinstance(error, str):
-        return {"ErrorType": default_type, "ErrorMessage": error}
-    return dict(error)
+        return {"ErrorType": default_type, "ErrorMessage": clean_text(error)}
+    try:
+        return check_error(error, "The error")
+    except ServiceError as exc:
+        return {"ErrorType": "InvalidInvocationOutput", "ErrorMessage": exc.message}
 
 
 def invalid(message: str) -> ServiceError:
