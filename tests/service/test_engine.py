@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from durable_async.service import DurableService, ServiceError
 from durable_async.service.local import LocalDurableService, SkipClock, Store
 
-from .helpers import START_MS, Begin, update
+from .helpers import START_MS, Begin, Session, update
 
 
 async def test_service_satisfies_the_protocol(service: LocalDurableService) -> None:
@@ -354,3 +355,167 @@ async def test_wait_for_change_reports_changes_and_deadlines(
         await asyncio.sleep(0)
         await service.stop_execution(arn)
     assert waiter.result() is True
+
+
+# Text that cannot be stored as it is, and values of the wrong shape: nothing wedges.
+
+# os.fsdecode(b"/data/report-\xff.csv"): the byte that is not UTF-8 becomes a lone surrogate.
+UNDECODABLE = "/data/report-\udcff.csv"
+ESCAPED = "/data/report-\\udcff.csv"
+
+
+async def test_lone_surrogates_through_the_engine_api_are_stored_escaped(
+    service: LocalDurableService, store: Store
+) -> None:
+    """Every text the engine API takes is stored with lone surrogates escaped, then read back."""
+    arn = await service.start_execution("fn", UNDECODABLE)
+    token = (await service.begin_invocation(arn))["CheckpointToken"]
+    error = {"ErrorType": "FileNotFoundError", "ErrorMessage": UNDECODABLE}
+    callback = update("cb", "CALLBACK", "START")
+    failed_step = [update("s1", "STEP", "START", Name=UNDECODABLE)]
+    failed_step.append(update("s1", "STEP", "FAIL", Error={**error, "StackTrace": [UNDECODABLE]}))
+    response = await service.checkpoint(arn, token, [*failed_step, callback])
+    callback_id = response["NewExecutionState"]["Operations"][-1]["CallbackDetails"]["CallbackId"]
+    await service.send_callback_failure(callback_id, error)
+    await service.end_invocation(arn, {"Status": "SUCCEEDED", "Result": json.dumps(UNDECODABLE)})
+
+    ops = {op["Id"]: op for op in await service.list_operations(arn)}
+    escaped_error = {"ErrorType": "FileNotFoundError", "ErrorMessage": ESCAPED}
+    assert ops[arn.rsplit("/", 1)[-1]]["ExecutionDetails"]["InputPayload"] == json.dumps(ESCAPED)
+    assert ops["s1"]["Name"] == ESCAPED
+    assert ops["s1"]["StepDetails"]["Error"] == {**escaped_error, "StackTrace": [ESCAPED]}
+    assert ops["cb"]["CallbackDetails"]["Error"] == escaped_error
+    described = await service.describe_execution(arn)
+    assert described["Status"] == "SUCCEEDED"
+    assert json.loads(described["Result"]) == UNDECODABLE  # the JSON escape decodes back
+    events = (await service.get_history(arn))["Events"]
+    json.dumps(events, ensure_ascii=False).encode()  # every event encodes as UTF-8
+
+
+async def test_a_failed_invocation_with_a_lone_surrogate_is_recorded(
+    service: LocalDurableService,
+) -> None:
+    """An invocation error holding a lone surrogate is recorded, so the runner can go on."""
+    arn = await service.start_execution("fn", None)
+    await service.begin_invocation(arn)
+    await service.end_invocation(
+        arn, None, error={"ErrorType": "OSError", "ErrorMessage": UNDECODABLE}
+    )
+    await service.fail_execution(arn, UNDECODABLE)
+
+    described = await service.describe_execution(arn)
+    assert described["Error"] == {"ErrorType": "Error", "ErrorMessage": ESCAPED}
+    [completed] = [
+        e
+        for e in (await service.get_history(arn))["Events"]
+        if e["EventType"] == "InvocationCompleted"
+    ]
+    assert completed["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorMessage"] == ESCAPED
+
+
+@pytest.mark.parametrize(
+    ("output", "error_type"),
+    [
+        pytest.param(
+            {"Status": "SUCCEEDED", "Result": {"not": "text"}},
+            "InvalidInvocationOutput",
+            id="result-dict",
+        ),
+        pytest.param(
+            {"Status": "SUCCEEDED", "Result": 7}, "InvalidInvocationOutput", id="result-number"
+        ),
+        pytest.param(
+            {"Status": "FAILED", "Error": ["x"]}, "InvalidInvocationOutput", id="error-list"
+        ),
+        pytest.param(
+            {"Status": "FAILED", "Error": {"ErrorType": 5}},
+            "InvalidInvocationOutput",
+            id="error-type-number",
+        ),
+        pytest.param({"Status": ["SUCCEEDED"]}, "InvalidInvocationOutput", id="status-list"),
+    ],
+)
+async def test_malformed_outputs_fail_the_execution_instead_of_wedging_it(
+    begin: Begin, output: dict[str, object], error_type: str
+) -> None:
+    """An output of the wrong shape ends the execution FAILED with a clear error, not RUNNING."""
+    session = await begin()
+    await session.service.end_invocation(session.arn, output)
+    described = await session.service.describe_execution(session.arn)
+    assert described["Status"] == "FAILED"
+    assert described["Error"]["ErrorType"] == error_type
+
+
+async def test_error_objects_keep_their_four_members_and_refuse_wrong_types(
+    begin: Begin,
+) -> None:
+    """Members an ErrorObject does not have are dropped; a member of the wrong type is refused."""
+    session = await begin()
+    first = await start_callback_id(session, "cb1")
+    second = await start_callback_id(session, "cb2")
+    extra = {"ErrorType": "E", "ErrorMessage": "m", "Nested": [[["deep"]]], "ErrorData": "d"}
+    await session.service.send_callback_failure(first, extra)
+    with pytest.raises(ServiceError, match="ErrorMessage must be a string") as caught:
+        await session.service.send_callback_failure(second, {"ErrorMessage": {"a": 1}})
+    with pytest.raises(ServiceError, match="StackTrace must be a list of strings"):
+        await session.service.stop_execution(session.arn, {"StackTrace": [1, 2]})
+
+    ops = {op["Id"]: op for op in await session.service.list_operations(session.arn)}
+    assert ops["cb1"]["CallbackDetails"]["Error"] == {
+        "ErrorType": "E",
+        "ErrorMessage": "m",
+        "ErrorData": "d",
+    }
+    assert ops["cb2"]["Status"] == "STARTED"
+    assert (caught.value.code, caught.value.status_code) == ("InvalidParameterValueException", 400)
+    assert (await session.service.describe_execution(session.arn))["Status"] == "RUNNING"
+
+
+async def start_callback_id(session: Session, operation_id: str) -> str:
+    response = await session.send(update(operation_id, "CALLBACK", "START"))
+    [op] = [o for o in response["NewExecutionState"]["Operations"] if o["Id"] == operation_id]
+    return str(op["CallbackDetails"]["CallbackId"])
+
+
+async def test_names_and_arns_that_cannot_be_stored_name_nothing(
+    service: LocalDurableService,
+) -> None:
+    """Look-ups by text holding a lone surrogate answer 'not found' or empty, never crash."""
+    arn = await service.start_execution("fn", None)
+    bad_arn = arn + "\udcff"
+    with pytest.raises(ServiceError) as caught:
+        await service.describe_execution(bad_arn)
+    assert caught.value.code == "ResourceNotFoundException"
+    with pytest.raises(ServiceError) as checkpoint:
+        await service.checkpoint(bad_arn, "token", [])
+    assert checkpoint.value.code == "ResourceNotFoundException"
+    assert await service.list_executions("fn\udcff") == []
+    assert await service.find_execution("fn", "name\udcff") is None
+    with pytest.raises(ServiceError, match="not valid"):
+        await service.start_execution("fn\udcff", None)
+    forged = base64.b64encode(json.dumps([bad_arn, "cb", "0" * 32]).encode()).decode()
+    with pytest.raises(ServiceError) as callback:
+        await service.send_callback_success(forged, "1")
+    assert callback.value.code == "ResourceNotFoundException"
+
+
+async def test_a_client_token_outside_the_model_is_refused(begin: Begin) -> None:
+    """ClientToken is 1 to 64 printable ASCII characters, as Lambda's model has it."""
+    session = await begin()
+    for bad in ("", "a b", "x" * 65, "é"):
+        with pytest.raises(ServiceError, match="ClientToken"):
+            await session.service.checkpoint(session.arn, session.token, [], bad)
+    await session.service.checkpoint(session.arn, session.token, [], "c" * 64)
+
+
+async def test_concurrent_starts_of_one_name_make_one_execution(
+    service: LocalDurableService,
+) -> None:
+    """Starts of the same name at once all get the one execution; other names are not held up."""
+    same = [service.start_execution("fn", str(n), name="shared") for n in range(20)]
+    others = [service.start_execution("fn", str(n), name=f"other-{n}") for n in range(20)]
+    arns = await asyncio.gather(*same, *others)
+
+    assert len(set(arns[:20])) == 1
+    assert len(set(arns[20:])) == 20
+    assert len(await service.list_executions("fn")) == 21

@@ -8,14 +8,19 @@ timestamps proves the epoch-ms -> rest-json seconds -> botocore datetime -> epoc
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
+import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import botocore.session  # type: ignore[import-untyped]
@@ -27,7 +32,7 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from durable_async.service import ServiceError
 from durable_async.service.aws import AwsDurableService
 from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock, SqliteStore
-from durable_async.service.local.http import _TIMESTAMP_KEYS, LocalHttpServer
+from durable_async.service.local.http import _TIMESTAMP_KEYS, LocalHttpServer, is_loopback
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("aws_env")]
 
@@ -565,3 +570,387 @@ async def test_module_serves_until_sigterm(tmp_path: Path) -> None:
 
     assert url.startswith("http://127.0.0.1:")
     assert store.exists()
+
+
+# Bad requests: a 4xx in Lambda's error shape, never a 500, and nothing applied.
+
+
+@dataclass
+class Live:
+    """An execution mid-invocation with a started callback, as raw requests aim at them."""
+
+    arn: str
+    token: str
+    callback_id: str
+
+    def path(self, tail: str = "") -> str:
+        return f"/2025-12-01/durable-executions/{quote(self.arn, safe='')}{tail}"
+
+    def callback(self, action: str) -> str:
+        quoted = quote(self.callback_id, safe="")
+        return f"/2025-12-01/durable-execution-callbacks/{quoted}/{action}"
+
+
+@pytest.fixture
+async def live(engine: LocalDurableService) -> Live:
+    """An execution of ``orders`` with its current token and a started callback ``cb``."""
+    arn, token = await begin(engine)
+    start = {"Id": "cb", "Type": "CALLBACK", "Action": "START"}
+    response = await engine.checkpoint(arn, token, [start])
+    [op] = response["NewExecutionState"]["Operations"]
+    return Live(arn, response["CheckpointToken"], op["CallbackDetails"]["CallbackId"])
+
+
+# A request as it goes on the wire: method, path, query, body bytes.
+Wire = tuple[str, str, dict[str, str], bytes | None]
+LIST = "/2025-12-01/functions/orders/durable-executions"
+
+
+def spliced(value: Any, **raw: str) -> bytes:
+    """``value`` as JSON with each string "<name>" replaced by the JSON text ``raw[name]``."""
+    text = json.dumps(value)
+    for name, fragment in raw.items():
+        text = text.replace(f'"<{name}>"', fragment)
+    return text.encode()
+
+
+def update_with(live: Live, update: dict[str, Any], **raw: str) -> Wire:
+    """A checkpoint of one update, with ``raw`` JSON text spliced in where it says so."""
+    body = spliced({"CheckpointToken": live.token, "Updates": [update]}, **raw)
+    return "POST", live.path("/checkpoint"), {}, body
+
+
+def wait_of(seconds: str) -> Callable[[Live], Wire]:
+    options = {"WaitSeconds": "<n>"}
+    return lambda live: update_with(live, wait("w9", 0) | {"WaitOptions": options}, n=seconds)
+
+
+def retry_of(delay: str) -> Callable[[Live], Wire]:
+    options = {"NextAttemptDelaySeconds": "<n>"}
+    update = step("s9", "RETRY", Error={"ErrorType": "E"}, StepOptions=options)
+    return lambda live: update_with(live, update, n=delay)
+
+
+def callback_of(key: str, seconds: str) -> Callable[[Live], Wire]:
+    update = {"Id": "c9", "Type": "CALLBACK", "Action": "START", "CallbackOptions": {key: "<n>"}}
+    return lambda live: update_with(live, update, n=seconds)
+
+
+def get(path: Callable[[Live], str], **query: str) -> Callable[[Live], Wire]:
+    return lambda live: ("GET", path(live), query, None)
+
+
+BAD_REQUESTS = [
+    pytest.param(
+        lambda live: ("POST", live.path("/checkpoint"), {}, b"[" * 100_000),
+        "nests too deeply",
+        id="100000-brackets",
+    ),
+    pytest.param(
+        lambda live: update_with(
+            live, step("s9", "FAIL", Error="<deep>"), deep="[" * 200 + "]" * 200
+        ),
+        "more than 100 levels",
+        id="deep-error",
+    ),
+    pytest.param(wait_of("1e30"), "WaitSeconds 1e+30", id="wait-1e30"),
+    pytest.param(wait_of("1" + "0" * 30), "WaitSeconds 1000000000", id="wait-10**30"),
+    pytest.param(wait_of("31622401"), "from 1 to 31,622,400", id="wait-366-days-and-1-s"),
+    pytest.param(wait_of("-1"), "WaitSeconds -1", id="wait-negative"),
+    pytest.param(wait_of("NaN"), "NaN is not a JSON number", id="wait-nan"),
+    pytest.param(wait_of("1e400"), "1e400 is too large", id="wait-1e400"),
+    pytest.param(wait_of("1" + "0" * 5000), "not valid JSON", id="wait-5000-digits"),
+    pytest.param(retry_of("1e30"), "NextAttemptDelaySeconds", id="retry-delay-1e30"),
+    pytest.param(retry_of("0"), "NextAttemptDelaySeconds 0", id="retry-delay-0"),
+    pytest.param(callback_of("TimeoutSeconds", "1e30"), "TimeoutSeconds", id="timeout-1e30"),
+    pytest.param(
+        callback_of("HeartbeatTimeoutSeconds", str(10**30)),
+        "HeartbeatTimeoutSeconds",
+        id="heartbeat-10**30",
+    ),
+    pytest.param(
+        callback_of("TimeoutSeconds", "100000000"), "up to 99,999,999", id="timeout-over-max"
+    ),
+    pytest.param(
+        lambda live: update_with(live, wait("w9", 5) | {"WaitOptions": []}),
+        "WaitOptions that are not an object",
+        id="options-not-an-object",
+    ),
+    pytest.param(
+        lambda live: update_with(live, {"Id": "s9", "Type": ["STEP"], "Action": "START"}),
+        "Type ['STEP']",
+        id="type-is-a-list",
+    ),
+    pytest.param(
+        lambda live: update_with(live, step("s9", "FAIL", Error={"ErrorMessage": 5})),
+        "ErrorMessage must be a string",
+        id="error-message-number",
+    ),
+    pytest.param(
+        lambda live: (
+            "POST",
+            live.path("/checkpoint"),
+            {},
+            spliced({"CheckpointToken": live.token, "Updates": [], "ClientToken": "a b"}),
+        ),
+        "ClientToken 'a b'",
+        id="client-token-with-space",
+    ),
+    pytest.param(
+        lambda live: (
+            "GET",
+            live.path("/state"),
+            {"CheckpointToken": live.token, "Marker": "²"},
+            None,
+        ),
+        "Marker '²'",
+        id="state-marker-superscript-2",
+    ),
+    pytest.param(
+        get(lambda live: live.path("/history"), Marker="²"), "Marker", id="history-marker"
+    ),
+    pytest.param(
+        get(lambda live: live.path("/history"), MaxItems="²"), "MaxItems", id="history-max-items"
+    ),
+    pytest.param(get(lambda live: LIST, MaxItems="²"), "MaxItems", id="list-max-items-2"),
+    pytest.param(get(lambda live: LIST, MaxItems="1001"), "0 to 1000", id="list-max-items-1001"),
+    pytest.param(get(lambda live: LIST, StartedAfter="1e400"), "StartedAfter", id="after-1e400"),
+    pytest.param(get(lambda live: LIST, StartedBefore="nan"), "StartedBefore", id="before-nan"),
+    pytest.param(get(lambda live: LIST, Qualifier="a/b"), "Qualifier", id="list-qualifier"),
+    pytest.param(get(lambda live: LIST, Statuses="DONE"), "Statuses", id="list-status"),
+    pytest.param(
+        get(lambda live: LIST, DurableExecutionName="é"), "DurableExecutionName", id="list-name"
+    ),
+    pytest.param(
+        get(lambda live: "/2025-12-01/functions/f%C3%A9/durable-executions"),
+        "FunctionName",
+        id="list-function-name",
+    ),
+    pytest.param(
+        lambda live: ("POST", live.callback("fail"), {}, spliced({"StackTrace": "one line"})),
+        "StackTrace must be a list of strings",
+        id="callback-error-stack-trace",
+    ),
+    pytest.param(
+        lambda live: ("POST", live.path("/stop"), {}, spliced({"ErrorType": ["x"]})),
+        "ErrorType must be a string",
+        id="stop-error-type",
+    ),
+    pytest.param(
+        lambda live: ("POST", live.callback("succeed"), {}, b"ok \xed\xb3\xbf"),
+        "not UTF-8",
+        id="callback-result-not-utf8",
+    ),
+    pytest.param(
+        lambda live: ("POST", live.callback("succeed"), {}, b"x" * (9 * 1024 * 1024)),
+        "Request Entity Too Large",
+        id="body-over-8-mb",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "message"), BAD_REQUESTS)
+async def test_bad_request_is_a_4xx_and_applies_nothing(
+    engine: LocalDurableService, server: LocalHttpServer, live: Live, make: Any, message: str
+) -> None:
+    """Each input that once got a 500 (and its kin) gets a 4xx naming the problem, no change."""
+    method, path, query, body = make(live)
+    before = await engine.list_operations(live.arn)
+    async with (
+        aiohttp.ClientSession(server.url) as http,
+        http.request(
+            method, path, params=query, data=None if body is None else io.BytesIO(body)
+        ) as response,
+    ):
+        status, reply = response.status, await response.json()
+        kind = response.headers.get("X-Amzn-ErrorType")
+
+    assert 400 <= status < 500, reply
+    assert kind is not None
+    assert reply["Type"] == "User"
+    assert message in reply["message"]
+    assert await engine.list_operations(live.arn) == before
+    assert (await engine.describe_execution(live.arn))["Status"] == "RUNNING"
+    await engine.checkpoint(live.arn, live.token, [])  # the token was not spent
+
+
+async def test_numbers_at_the_models_bounds_are_accepted(
+    engine: LocalDurableService, aws: AwsDurableService
+) -> None:
+    """The longest wait, retry delay and callback timeouts Lambda allows are accepted exactly."""
+    arn, token = await begin(engine)
+    longest = 31_622_400
+    updates = [
+        wait("w1", longest),
+        step("s1", Name="flaky"),
+        step("s1", "RETRY", Error={"ErrorType": "E"}, StepOptions={"NextAttemptDelaySeconds": 1}),
+        {
+            "Id": "c1",
+            "Type": "CALLBACK",
+            "Action": "START",
+            "CallbackOptions": {
+                "TimeoutSeconds": 99_999_999,
+                "HeartbeatTimeoutSeconds": 99_999_999,
+            },
+        },
+    ]
+    await aws.checkpoint(arn, token, updates)
+
+    ops = {op["Id"]: op for op in await engine.list_operations(arn)}
+    assert ops["w1"]["WaitDetails"]["ScheduledEndTimestamp"] == START_MS + longest * 1000
+    assert ops["s1"]["Status"] == "PENDING"
+    assert ops["c1"]["Status"] == "STARTED"
+
+
+# os.fsdecode(b"report-\xff.csv"): the byte that is not UTF-8 becomes a lone surrogate.
+UNDECODABLE = "report-\udcff.csv"
+LONE = "report-\\udcff.csv"  # how it is stored: the surrogate escaped
+
+
+async def test_lone_surrogates_over_http_are_stored_escaped_and_read_back(
+    engine: LocalDurableService, server: LocalHttpServer, lambda_client: Any, live: Live
+) -> None:
+    """Text with a lone surrogate, sent as a JSON escape, is recorded escaped and readable."""
+    error = {
+        "ErrorType": "FileNotFoundError",
+        "ErrorMessage": UNDECODABLE,
+        "StackTrace": [UNDECODABLE],
+    }
+    step_error = {"ErrorType": UNDECODABLE}
+    async with aiohttp.ClientSession(server.url) as http:
+        async with http.post(live.callback("fail"), data=json.dumps(error)) as response:
+            assert response.status == 200, await response.text()
+        body = {
+            "CheckpointToken": live.token,
+            "Updates": [step("s1", Name=UNDECODABLE), step("s1", "FAIL", Error=step_error)],
+        }
+        async with http.post(live.path("/checkpoint"), data=json.dumps(body)) as response:
+            assert response.status == 200, await response.text()
+            changed = (await response.json())["NewExecutionState"]["Operations"]
+            [returned] = [op for op in changed if op["Id"] == "s1"]
+        start = {"FunctionName": "orders", "Input": UNDECODABLE}
+        async with http.post("/start-durable-execution", data=json.dumps(start)) as response:
+            assert response.status == 201, await response.text()
+            other = (await response.json())["ExecutionArn"]
+        stop = {"ErrorType": "Cancelled", "ErrorMessage": UNDECODABLE}
+        async with http.post(
+            f"/2025-12-01/durable-executions/{quote(other, safe='')}/stop", data=json.dumps(stop)
+        ) as response:
+            assert response.status == 200, await response.text()
+
+    ops = {op["Id"]: op for op in await engine.list_operations(live.arn)}
+    assert ops["cb"]["CallbackDetails"]["Error"] == {
+        "ErrorType": "FileNotFoundError",
+        "ErrorMessage": LONE,
+        "StackTrace": [LONE],
+    }
+    assert returned["Name"] == ops["s1"]["Name"] == LONE
+    assert ops["s1"]["StepDetails"]["Error"] == {"ErrorType": LONE}
+    history = await lambda_client.get_durable_execution_history(DurableExecutionArn=live.arn)
+    failed = [e for e in history["Events"] if e["EventType"] == "CallbackFailed"]
+    assert failed[0]["CallbackFailedDetails"]["Error"]["Payload"]["ErrorMessage"] == LONE
+    stopped = await lambda_client.get_durable_execution(DurableExecutionArn=other)
+    assert stopped["InputPayload"] == json.dumps(LONE)
+    assert stopped["Error"]["ErrorMessage"] == LONE
+
+
+async def test_forged_callback_id_is_refused_like_an_unknown_one(
+    engine: LocalDurableService, lambda_client: Any, live: Live
+) -> None:
+    """base64 of [ARN, operation id], the old id format, does not complete the callback."""
+    forged = base64.b64encode(json.dumps([live.arn, "cb"]).encode()).decode()
+    unknown = base64.b64encode(json.dumps([live.arn, "nope", "0" * 32]).encode()).decode()
+    answers = []
+    for callback_id in (forged, unknown):
+        with pytest.raises(ClientError) as caught:
+            await lambda_client.send_durable_execution_callback_success(
+                CallbackId=callback_id, Result=b'"forged"'
+            )
+        answers.append(caught.value.response)
+
+    assert [a["ResponseMetadata"]["HTTPStatusCode"] for a in answers] == [404, 404]
+    assert [a["Error"]["Code"] for a in answers] == ["ResourceNotFoundException"] * 2
+    assert all("does not exist" in a["Error"]["Message"] for a in answers)
+    [op] = [op for op in await engine.list_operations(live.arn) if op["Id"] == "cb"]
+    assert op["Status"] == "STARTED"
+    await lambda_client.send_durable_execution_callback_success(
+        CallbackId=live.callback_id, Result=b'"real"'
+    )
+
+
+async def test_issued_callback_ids_fit_the_model_and_work_through_botocore(
+    engine: LocalDurableService, lambda_client: Any
+) -> None:
+    """Issued ids are distinct, standard base64 of at most 1024 characters, and complete."""
+    arn, token = await begin(engine)
+    starts = [{"Id": f"cb{i}", "Type": "CALLBACK", "Action": "START"} for i in range(40)]
+    response = await engine.checkpoint(arn, token, starts)
+    ids = [
+        op["CallbackDetails"]["CallbackId"] for op in response["NewExecutionState"]["Operations"]
+    ]
+    for callback_id in ids:
+        await lambda_client.send_durable_execution_callback_success(
+            CallbackId=callback_id, Result=b"1"
+        )
+
+    assert len(set(ids)) == len(ids)
+    pattern = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+    assert all(pattern.fullmatch(i) and len(i) <= 1024 for i in ids)
+    statuses = {
+        op["Status"] for op in await engine.list_operations(arn) if op["Type"] == "CALLBACK"
+    }
+    assert statuses == {"SUCCEEDED"}
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        pytest.param("127.0.0.1", True, id="ipv4-loopback"),
+        pytest.param("127.8.9.10", True, id="ipv4-loopback-range"),
+        pytest.param("::1", True, id="ipv6-loopback"),
+        pytest.param("[::1]", True, id="ipv6-bracketed"),
+        pytest.param("localhost", True, id="localhost"),
+        pytest.param("0.0.0.0", False, id="all-ipv4"),
+        pytest.param("::", False, id="all-ipv6"),
+        pytest.param("192.168.1.5", False, id="lan"),
+        pytest.param("example.com", False, id="hostname"),
+        pytest.param("", False, id="empty-means-all"),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    """Only localhost and loopback addresses count as loopback; the rest get the warning."""
+    assert is_loopback(host) is loopback
+
+
+async def serve_module(*args: str) -> tuple[str, bytes]:
+    """Run the HTTP module with ``args`` until it answers /health; return its URL and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "durable_async.service.local.http", "--port", "0", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        async with asyncio.timeout(15):
+            url = (await process.stdout.readline()).decode().strip()
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            stderr = await process.stderr.read()
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return url, stderr
+
+
+async def test_module_warns_when_serving_beyond_loopback() -> None:
+    """--host 0.0.0.0 prints a warning that the API has no authentication; loopback does not."""
+    _, exposed = await serve_module("--host", "0.0.0.0")
+    _, private = await serve_module()
+
+    assert b"WARNING" in exposed
+    assert b"no authentication" in exposed
+    assert b"'0.0.0.0'" in exposed
+    assert private == b""

@@ -38,10 +38,10 @@ CASES = [
     pytest.param(
         [],
         [update("w1", "WAIT", "START", WaitOptions={"WaitSeconds": 0})],
-        "at least 1",
+        "from 1 to 31,622,400",
         id="wait-0",
     ),
-    pytest.param([], [update("w1", "WAIT", "START")], "at least 1", id="wait-missing"),
+    pytest.param([], [update("w1", "WAIT", "START")], "from 1 to", id="wait-missing"),
     pytest.param([], [step("s1", "RETRY")], "NextAttemptDelaySeconds", id="retry-no-options"),
     pytest.param([], [update("x1", "MYSTERY", "START")], "Type", id="unknown-type"),
     pytest.param([], [update("w1", "WAIT", "SUCCEED")], "does not support", id="wait-succeed"),
@@ -51,7 +51,9 @@ CASES = [
     pytest.param(
         [], [update("i1", "CHAINED_INVOKE", "SUCCEED")], "does not support", id="invoke-succeed"
     ),
-    pytest.param([], [update("i1", "CHAINED_INVOKE", "START")], "without", id="invoke-no-options"),
+    pytest.param(
+        [], [update("i1", "CHAINED_INVOKE", "START")], "no Chained", id="invoke-no-options"
+    ),
     pytest.param(
         [],
         [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "a b"})],

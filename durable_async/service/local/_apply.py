@@ -20,7 +20,14 @@ from durable_async.service.local._batch import (
     set_field,
 )
 from durable_async.service.local._history import error_block, result_block, retry_block
-from durable_async.service.local._model import Json, OperationRow, error_object, invalid
+from durable_async.service.local._model import (
+    Json,
+    OperationRow,
+    clean_text,
+    error_object,
+    invalid,
+    shown,
+)
 
 __all__ = ["HANDLERS", "Batch", "apply_update", "finish_execution", "fire_due", "settle_output"]
 
@@ -202,14 +209,21 @@ def finish_execution(
 
 def settle_output(batch: Batch, output: Json) -> None:
     """End the execution as the handler's SUCCEEDED or FAILED output says; fail on others."""
-    status = output.get("Status")
-    if status == "SUCCEEDED":
-        finish_execution(batch, "SUCCEEDED", result=output.get("Result"))
+    status, result = output.get("Status"), output.get("Result")
+    if status == "SUCCEEDED" and (result is None or isinstance(result, str)):
+        finish_execution(batch, "SUCCEEDED", result=None if result is None else clean_text(result))
+    elif status == "SUCCEEDED":
+        error = error_object(
+            f"The handler returned a Result of type {type(result).__name__}; a durable "
+            "handler returns its result as JSON text.",
+            "InvalidInvocationOutput",
+        )
+        finish_execution(batch, "FAILED", error=error)
     elif status == "FAILED":
         finish_execution(batch, "FAILED", error=error_object(output.get("Error")))
     else:
         error = error_object(
-            f"The handler returned Status {status!r}; a durable handler returns "
+            f"The handler returned Status {shown(status)}; a durable handler returns "
             "SUCCEEDED, FAILED or PENDING.",
             "InvalidInvocationOutput",
         )

@@ -27,7 +27,7 @@ from durable_async.service.local._model import (
     conflict,
     error_object,
 )
-from durable_async.service.local._validate import validate_call
+from durable_async.service.local._validate import check_client_token, validate_call
 from durable_async.service.local._wire import check_token, replayed
 
 __all__ = [
@@ -62,6 +62,7 @@ def apply_call(
     ``targets`` resolves the function a chained invoke names; None takes every name as a
     durable function.
     """
+    check_client_token(client_token)
     execution = snapshot.execution
     replay = replayed(execution, token, client_token)
     if replay is not None:

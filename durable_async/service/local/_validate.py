@@ -1,4 +1,10 @@
-"""Checks on a checkpoint call that need no stored state: limits, shapes, duplicates."""
+"""Checks on a checkpoint call that need no stored state: limits, shapes, duplicates.
+
+Every number has the bound Lambda's API model gives it (botocore's ``lambda`` model), so a
+value the real service would refuse is refused here too, with a 400, before it can overflow
+a timestamp or a SQLite integer. Text holding lone surrogates is escaped (``clean_text``)
+before anything is checked, so what is checked is what is stored.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +12,119 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from durable_async.service.local._model import Json, dumps, invalid
+from durable_async.service.local._model import Json, check_error, clean, dumps, invalid, shown
 
-__all__ = ["MAX_CALL_BYTES", "MAX_PAYLOAD_BYTES", "MAX_UPDATES", "validate_call"]
+__all__ = [
+    "MAX_CALL_BYTES",
+    "MAX_CALLBACK_TIMEOUT_SECONDS",
+    "MAX_DELAY_SECONDS",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_UPDATES",
+    "check_client_token",
+    "validate_call",
+]
 
 MAX_UPDATES = 250
 MAX_CALL_BYTES = 750 * 1024
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_NAME_CHARS = 256
 MAX_SUBTYPE_CHARS = 32
+# WaitOptions.WaitSeconds and StepOptions.NextAttemptDelaySeconds: at most 366 days.
+MAX_DELAY_SECONDS = 31_622_400
+# CallbackOptions.TimeoutSeconds and HeartbeatTimeoutSeconds.
+MAX_CALLBACK_TIMEOUT_SECONDS = 99_999_999
+_CLIENT_TOKEN = re.compile(r"[\x21-\x7E]{1,64}")
+_OPTIONS = (
+    "ContextOptions",
+    "StepOptions",
+    "WaitOptions",
+    "CallbackOptions",
+    "ChainedInvokeOptions",
+)
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # A Lambda function name, name:qualifier, partial ARN or ARN, as Invoke accepts them.
 _FUNCTION = re.compile(
     r"(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:)?(\d{12}:)?(function:)?"
-    r"[A-Za-z0-9_-]{1,64}(:(\$LATEST(\.PUBLISHED)?|[A-Za-z0-9_-]+))?"
+    r"[A-Za-z0-9_-]{1,64}(:(\$LATEST(\.PUBLISHED)?|[A-Za-z0-9_-]+))?",
+    re.ASCII,
 )
 _TENANT = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
 _CLOSING_ACTIONS = frozenset({"SUCCEED", "FAIL", "RETRY"})
 
 
 def validate_call(updates: object, actions: Mapping[str, frozenset[str]]) -> list[Json]:
-    """Return ``updates`` once every stateless rule holds; ``actions`` maps Type to its Actions."""
+    """Return ``updates`` once every stateless rule holds; ``actions`` maps Type to its Actions.
+
+    The list returned is ``updates`` itself unless some text had to be escaped or an Error
+    cleaned; the caller's objects are never changed.
+    """
     if not isinstance(updates, list):
         raise invalid("Updates must be a list of OperationUpdate objects; send [] to refresh.")
-    _check_limits(updates)
-    for index, update in enumerate(updates):
-        _check_update(index, update, actions)
+    try:
+        updates = _check_limits(updates)
+        checked = [_check_update(index, update, actions) for index, update in enumerate(updates)]
+    except RecursionError:
+        raise invalid(
+            "Updates nest JSON too deeply to be an OperationUpdate list; send the shapes of "
+            "the CheckpointDurableExecution API only."
+        ) from None
+    if any(a is not b for a, b in zip(checked, updates, strict=True)):
+        updates = checked
     _check_execution_last(updates)
     _check_duplicates(updates)
     return updates
 
 
-def _check_limits(updates: list[Any]) -> None:
+def check_client_token(client_token: object) -> None:
+    """Refuse a ClientToken that is not 1 to 64 printable ASCII characters."""
+    if client_token is None:
+        return
+    if not isinstance(client_token, str) or not _CLIENT_TOKEN.fullmatch(client_token):
+        raise invalid(
+            f"ClientToken {shown(client_token)} is not valid; send 1 to 64 printable ASCII "
+            "characters, for example a UUID."
+        )
+
+
+def _check_limits(updates: list[Any]) -> list[Any]:
+    """Check the count and encoded size; return ``updates`` with lone surrogates escaped."""
     if len(updates) > MAX_UPDATES:
         raise invalid(
             f"A checkpoint call carries at most {MAX_UPDATES} updates but this one has "
             f"{len(updates)}; split them across several calls."
         )
-    # A result too large for the Lambda response rides on the EXECUTION update (PROTOCOL.md), so
-    # that payload is exempt from the per-call and per-operation limits.
-    sized = [_without_payload(u) if _is_execution(u) else u for u in updates]
     try:
-        size = len(dumps(sized).encode())
-    except (TypeError, ValueError) as exc:
-        raise invalid(f"Updates must be plain JSON values; {exc}.") from exc
+        size = _size(updates)
+    except UnicodeEncodeError:
+        updates = clean(updates)
+        size = _size(updates)
     if size > MAX_CALL_BYTES:
         raise invalid(
             f"A checkpoint call carries at most {MAX_CALL_BYTES} bytes of JSON but this one has "
             f"{size}; split the updates across several calls."
         )
+    return updates
 
 
-def _check_update(index: int, update: object, actions: Mapping[str, frozenset[str]]) -> None:
+def _size(updates: list[Any]) -> int:
+    """Return the call's size in UTF-8 bytes; raise UnicodeEncodeError on a lone surrogate."""
+    # A result too large for the Lambda response rides on the EXECUTION update (PROTOCOL.md), so
+    # that payload is exempt from the per-call and per-operation limits.
+    sized = [_without_payload(u) if _is_execution(u) else u for u in updates]
+    try:
+        size = len(dumps(sized).encode())
+    except UnicodeEncodeError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"Updates must be plain JSON values; {exc}.") from exc
+    for update in updates:
+        payload = update.get("Payload") if _is_execution(update) else None
+        if isinstance(payload, str) and not payload.isascii():
+            payload.encode()  # raises on a lone surrogate
+    return size
+
+
+def _check_update(index: int, update: object, actions: Mapping[str, frozenset[str]]) -> Json:
     if not isinstance(update, dict):
         raise invalid(f"Update {index} is not an object; send OperationUpdate objects only.")
     _check_id(index, update.get("Id"), "Id")
@@ -66,15 +133,18 @@ def _check_update(index: int, update: object, actions: Mapping[str, frozenset[st
     _check_text(index, update, "Name", MAX_NAME_CHARS)
     _check_text(index, update, "SubType", MAX_SUBTYPE_CHARS)
     _check_action(index, update, actions)
-    _check_payload(index, update)
+    error = _check_payload(index, update)
     _check_options(index, update)
+    if error is update.get("Error") or error == update.get("Error"):
+        return update
+    return {**update, "Error": error}
 
 
 def _check_id(index: int, value: object, key: str) -> None:
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise invalid(
-            f"Update {index} has {key} {value!r}, but an operation id must be 1 to 64 letters, "
-            "digits, '-' or '_'; send the id the SDK derived for the operation."
+            f"Update {index} has {key} {shown(value)}, but an operation id must be 1 to 64 "
+            "letters, digits, '-' or '_'; send the id the SDK derived for the operation."
         )
 
 
@@ -82,22 +152,22 @@ def _check_text(index: int, update: Json, key: str, limit: int) -> None:
     value = update.get(key)
     if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= limit):
         raise invalid(
-            f"Update {index} (Id {update['Id']!r}) has {key} {value!r}, but a {key} must be a "
+            f"Update {index} (Id {update['Id']!r}) has {key} {shown(value)}, but a {key} must be a "
             f"string of 1 to {limit} characters; shorten it or leave it out."
         )
 
 
 def _check_action(index: int, update: Json, actions: Mapping[str, frozenset[str]]) -> None:
     kind, action = update.get("Type"), update.get("Action")
-    if kind not in actions:
+    if not isinstance(kind, str) or kind not in actions:
         raise invalid(
-            f"Update {index} (Id {update['Id']!r}) has Type {kind!r}, which the local service "
-            f"does not support; use one of {', '.join(sorted(actions))}."
+            f"Update {index} (Id {update['Id']!r}) has Type {shown(kind)}, which the local "
+            f"service does not support; use one of {', '.join(sorted(actions))}."
         )
-    if action not in actions[str(kind)]:
+    if not isinstance(action, str) or action not in actions[kind]:
         raise invalid(
-            f"Update {index} (Id {update['Id']!r}) asks a {kind} operation to {action!r}, which "
-            f"it does not support; use one of {', '.join(sorted(actions[str(kind)]))}."
+            f"Update {index} (Id {update['Id']!r}) asks a {kind} operation to {shown(action)}, "
+            f"which it does not support; use one of {', '.join(sorted(actions[kind]))}."
         )
 
 
@@ -109,7 +179,8 @@ def _without_payload(update: Json) -> Json:
     return {key: value for key, value in update.items() if key != "Payload"}
 
 
-def _check_payload(index: int, update: Json) -> None:
+def _check_payload(index: int, update: Json) -> Json | None:
+    """Check Payload and Error against the Action; return the Error, cleaned."""
     payload, error, action = update.get("Payload"), update.get("Error"), update["Action"]
     where = f"Update {index} (Id {update['Id']!r}, {update['Type']} {action})"
     if payload is not None and not isinstance(payload, str):
@@ -123,72 +194,80 @@ def _check_payload(index: int, update: Json) -> None:
             f"{where} has a Payload of {len(payload.encode())} bytes, over the limit of "
             f"{MAX_PAYLOAD_BYTES}; keep large values elsewhere and checkpoint a reference."
         )
-    if error is not None and not isinstance(error, dict):
-        raise invalid(f"{where} has an Error that is not an ErrorObject; send an object.")
+    if error is not None:
+        error = check_error(error, f"{where}: Error")
     if action == "SUCCEED" and error is not None:
         raise invalid(f"{where} carries an Error; a SUCCEED sends only a Payload.")
     if action == "FAIL" and payload is not None:
         raise invalid(f"{where} carries a Payload; a FAIL sends only an Error.")
     if action == "RETRY" and payload is not None and error is not None:
         raise invalid(f"{where} carries both a Payload and an Error; a RETRY sends one of them.")
+    return error
 
 
 def _check_options(index: int, update: Json) -> None:
+    """Check every options block present against the model, and those the action needs."""
     where = f"Update {index} (Id {update['Id']!r})"
-    if update["Type"] == "WAIT" and update["Action"] == "START":
-        seconds = (update.get("WaitOptions") or {}).get("WaitSeconds")
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1:
-            raise invalid(
-                f"{where} starts a WAIT with WaitOptions.WaitSeconds {seconds!r}; a wait lasts "
-                "a whole number of seconds, at least 1."
-            )
-    if update["Type"] == "STEP" and update["Action"] == "RETRY":
-        delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds")
-        if not _whole(delay):
-            raise invalid(
-                f"{where} retries a STEP with StepOptions.NextAttemptDelaySeconds {delay!r}; "
-                "send a whole number of seconds, 0 or more."
-            )
-    if update["Type"] == "CALLBACK" and update["Action"] == "START":
-        _check_callback_options(where, update.get("CallbackOptions"))
-    if update["Type"] == "CHAINED_INVOKE" and update["Action"] == "START":
-        _check_invoke_options(where, update.get("ChainedInvokeOptions"))
+    for key in _OPTIONS:
+        if update.get(key) is not None and not isinstance(update[key], dict):
+            raise invalid(f"{where} has {key} that are not an object; send an object.")
+    kind, action = update["Type"], update["Action"]
+    wait = update.get("WaitOptions") or {}
+    seconds = wait.get("WaitSeconds")
+    if (seconds is not None or (kind, action) == ("WAIT", "START")) and not _whole(
+        seconds, 1, MAX_DELAY_SECONDS
+    ):
+        raise invalid(
+            f"{where} has WaitOptions.WaitSeconds {shown(seconds)}; a wait lasts a whole "
+            f"number of seconds from 1 to {MAX_DELAY_SECONDS:,} (366 days)."
+        )
+    delay = (update.get("StepOptions") or {}).get("NextAttemptDelaySeconds")
+    if (delay is not None or (kind, action) == ("STEP", "RETRY")) and not _whole(
+        delay, 1, MAX_DELAY_SECONDS
+    ):
+        raise invalid(
+            f"{where} has StepOptions.NextAttemptDelaySeconds {shown(delay)}; a STEP RETRY "
+            f"sends a whole number of seconds from 1 to {MAX_DELAY_SECONDS:,} (366 days)."
+        )
+    _check_callback_options(where, update.get("CallbackOptions") or {})
+    replay = (update.get("ContextOptions") or {}).get("ReplayChildren")
+    if replay is not None and not isinstance(replay, bool):
+        raise invalid(f"{where} has ContextOptions.ReplayChildren {shown(replay)}; send a boolean.")
+    invoke = update.get("ChainedInvokeOptions")
+    if invoke is not None or (kind, action) == ("CHAINED_INVOKE", "START"):
+        _check_invoke_options(where, invoke)
 
 
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _check_callback_options(where: str, options: object) -> None:
-    if options is None:
-        return
-    if not isinstance(options, dict):
-        raise invalid(f"{where} has CallbackOptions that are not an object; send an object.")
+def _check_callback_options(where: str, options: Json) -> None:
     for key in ("TimeoutSeconds", "HeartbeatTimeoutSeconds"):
         value = options.get(key)
-        if value is not None and not _whole(value):
+        if value is not None and not _whole(value, 0, MAX_CALLBACK_TIMEOUT_SECONDS):
             raise invalid(
-                f"{where} starts a CALLBACK with CallbackOptions.{key} {value!r}; send a whole "
-                "number of seconds, or 0 (or nothing) for no limit."
+                f"{where} has CallbackOptions.{key} {shown(value)}; send a whole number of "
+                f"seconds up to {MAX_CALLBACK_TIMEOUT_SECONDS:,}, or 0 (or nothing) for no limit."
             )
 
 
 def _check_invoke_options(where: str, options: object) -> None:
     if not isinstance(options, dict):
         raise invalid(
-            f"{where} starts a CHAINED_INVOKE without ChainedInvokeOptions; send "
+            f"{where} has no ChainedInvokeOptions, which a CHAINED_INVOKE START needs; send "
             '{"FunctionName": ...} naming the function to invoke.'
         )
     name = options.get("FunctionName")
     if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not _FUNCTION.fullmatch(name):
         raise invalid(
-            f"{where} invokes FunctionName {name!r}, which is not a function name; send a "
+            f"{where} invokes FunctionName {shown(name)}, which is not a function name; send a "
             "function name (1 to 64 letters, digits, '-' or '_'), name:qualifier, or its ARN."
         )
     tenant = options.get("TenantId")
     if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
         raise invalid(
-            f"{where} has TenantId {tenant!r}; a TenantId is 1 to 256 characters from "
+            f"{where} has TenantId {shown(tenant)}; a TenantId is 1 to 256 characters from "
             "letters, digits, spaces and ._:/=+-@."
         )
 

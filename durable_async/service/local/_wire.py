@@ -14,6 +14,8 @@ from durable_async.service.local._model import (
     execution_arn,
     function_arn,
     invalid,
+    loads,
+    shown,
 )
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MARKER = re.compile(r"[0-9]{1,18}")
 
 
 def new_execution(
@@ -120,9 +123,10 @@ def parse_marker(marker: str) -> int:
     """Return the position a page marker continues after; -1 for the first page."""
     if not marker:
         return -1
-    if not marker.isdigit():
+    # isdigit alone takes "²" and other digits int() does not read; markers are ASCII.
+    if not isinstance(marker, str) or not _MARKER.fullmatch(marker):
         raise invalid(
-            f"Marker {marker!r} was not issued by this service; pass the NextMarker of the "
+            f"Marker {shown(marker)} was not issued by this service; pass the NextMarker of the "
             "previous page, or an empty marker for the first page."
         )
     return int(marker)
@@ -132,14 +136,15 @@ def check_name(value: str, what: str) -> None:
     """Raise unless ``value`` is a valid function or execution name."""
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise invalid(
-            f"The {what} {value!r} is not valid; use 1 to 64 letters, digits, '-' or '_'."
+            f"The {what} {shown(value)} is not valid; use 1 to 64 letters, digits, '-' or '_'."
         )
 
 
 def _normalized_input(payload: str | None) -> str:
+    """Return the input as JSON text: text that is not strict JSON becomes a JSON string."""
     try:
-        json.loads(payload if payload is not None else "")
-    except (json.JSONDecodeError, TypeError):
+        loads(payload if payload is not None else "")
+    except (ValueError, TypeError):
         return json.dumps(payload)
     return str(payload)
 

@@ -12,12 +12,19 @@ each target ended (:meth:`complete_chained_invoke`).
 
 With a :class:`SkipClock`, every call holds virtual time still while it waits on the store,
 so time never skips past a timer that a call in flight is about to arm.
+
+Starts take no global lock (only two starts of the same name wait for each other), and the
+engine's store calls pass a gate (:mod:`._admission`) that keeps the store's queue short and
+lets client calls (starts, callbacks, reads over HTTP) ahead of the traffic of executions in
+flight. Text from callers is made storable at this boundary: lone surrogates are escaped and
+error objects are cut to their four members (``_model.clean_text``, ``check_error``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
@@ -27,6 +34,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from durable_async.service import ServiceError
 from durable_async.service.clock import SkipClock
 from durable_async.service.local import _external, _invokes
+from durable_async.service.local._admission import AdmittedStore, Gate, client_calls
 from durable_async.service.local._apply import Batch
 from durable_async.service.local._batch import TargetKind, TargetResolver
 from durable_async.service.local._callbacks import parse_callback_id, unknown_callback
@@ -42,6 +50,9 @@ from durable_async.service.local._model import (
     ExecutionRecord,
     Json,
     Snapshot,
+    check_error,
+    clean_text,
+    dumps,
     error_object,
     invalid,
     not_found,
@@ -65,6 +76,9 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _MAX_PAGE = 1000
+# Store calls the engine lets in at once: enough to keep the store's thread busy, few enough
+# that a client call admitted next waits for a handful of them, not for hundreds.
+_STORE_CALLS_AT_ONCE = 8
 
 
 def _held(
@@ -97,8 +111,12 @@ class LocalDurableService:
         self.clock: Clock = clock if clock is not None else RealClock()
         self.checkpoint_latency = checkpoint_latency
         self.page_size = page_size
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._start_lock = asyncio.Lock()
+        self._store = AdmittedStore(store, Gate(_STORE_CALLS_AT_ONCE))
+        # Weak: a lock nobody holds or waits for is dropped, so these do not grow for ever.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._name_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._changes: dict[str, asyncio.Event] = {}
         self._invokes: dict[str, asyncio.Event] = {}
         self._targets: TargetResolver | None = None
@@ -137,7 +155,7 @@ class LocalDurableService:
         """Return one page of the execution's operations in creation order."""
         execution = await self._execution(arn)
         key = execution.invocation_key
-        if not token or key is None or not token.startswith(f"{key}z"):
+        if not isinstance(token, str) or key is None or not token.startswith(f"{key}z"):
             raise bad_token("it does not belong to the running invocation of this execution")
         limit = min(self.page_size, max_items if max_items > 0 else _MAX_PAGE)
         return await self._page(arn, parse_marker(marker), limit)
@@ -148,11 +166,20 @@ class LocalDurableService:
     async def start_execution(
         self, function_name: str, input_payload: str | None, *, name: str | None = None
     ) -> str:
-        """Create an execution and return its ARN; an existing ``name`` returns that execution."""
+        """Create an execution and return its ARN; an existing ``name`` returns that execution.
+
+        A start is a client call: its store calls go ahead of the executions in flight.
+        """
         check_name(function_name, "function name")
         if name is not None:
             check_name(name, "execution name")
-        return await self._start(function_name, input_payload, name=name)
+        if input_payload is not None and not isinstance(input_payload, str):
+            raise invalid(
+                f"The input payload must be JSON text, not {type(input_payload).__name__}; "
+                "encode it with json.dumps first."
+            )
+        with client_calls():
+            return await self._start(function_name, input_payload, name=name)
 
     @_held
     async def begin_invocation(self, arn: str) -> dict[str, Any]:
@@ -178,7 +205,7 @@ class LocalDurableService:
         raised as a retryable :class:`ServiceError`.
         """
         async with self._lock(arn):
-            waiting = bool(await self.store.waiting_operations(arn))
+            waiting = bool(await self._store.waiting_operations(arn))
             now = self._now_ms()
             close = partial(close_invocation, now=now, output=output, error=error, waiting=waiting)
             failure = await self._transact(arn, [_execution_id(arn)], now, close)
@@ -199,7 +226,12 @@ class LocalDurableService:
     async def stop_execution(
         self, arn: str, error: str | dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """End a running execution as STOPPED (StopDurableExecution)."""
+        """End a running execution as STOPPED (StopDurableExecution).
+
+        ``error`` is a message or an ErrorObject; an ErrorObject of the wrong shape is refused.
+        """
+        if isinstance(error, dict):
+            error = check_error(error, "The stop's Error")
         stopped = None if error is None else error_object(error, "Stopped")
         return {"StopTimestamp": await self._end(arn, "STOPPED", stopped)}
 
@@ -208,20 +240,24 @@ class LocalDurableService:
     @_held
     async def send_callback_success(self, callback_id: str, result: str | None) -> None:
         """Complete the started callback ``callback_id`` as SUCCEEDED with ``result``."""
-        if result is not None and len(result.encode()) > MAX_PAYLOAD_BYTES:
-            raise invalid(
-                f"A callback result carries at most {MAX_PAYLOAD_BYTES} bytes but this one has "
-                f"{len(result.encode())}; keep large values elsewhere and send a reference."
-            )
+        if result is not None and not isinstance(result, str):
+            raise invalid(f"A callback result is text, not {type(result).__name__}.")
+        if result is not None:
+            result = clean_text(result)
+            _check_size("A callback result", len(result.encode()))
         await self._callback_call(callback_id, _external.complete_callback, result=result or None)
 
     @_held
     async def send_callback_failure(self, callback_id: str, error: dict[str, Any] | None) -> None:
-        """Complete the started callback ``callback_id`` as FAILED with ``error``."""
+        """Complete the started callback ``callback_id`` as FAILED with ``error``.
+
+        ``error`` is an ErrorObject; members it does not have are left out, and one of the
+        wrong shape is refused.
+        """
         # No error leaves the error's fields absent, as the service does.
-        await self._callback_call(
-            callback_id, _external.complete_callback, error=dict(error) if error else {}
-        )
+        checked = check_error(error, "The callback's Error") if error is not None else {}
+        _check_size("A callback error", len(dumps(checked).encode()))
+        await self._callback_call(callback_id, _external.complete_callback, error=checked)
 
     @_held
     async def send_callback_heartbeat(self, callback_id: str) -> None:
@@ -251,7 +287,7 @@ class LocalDurableService:
         ``ChildArn`` the ARN a durable target runs as, ``Claimed`` whether a plain
         function target was already claimed by :meth:`claim_chained_invoke`.
         """
-        rows = await self.store.waiting_operations(arn)
+        rows = await self._store.waiting_operations(arn)
         return [_invokes.pending(row) for row in rows if row.type == "CHAINED_INVOKE"]
 
     @_held
@@ -293,6 +329,8 @@ class LocalDurableService:
 
         Returns False, recording nothing, when the operation or its execution already ended.
         """
+        result = clean_text(result) if isinstance(result, str) else result
+        error = error_object(error) if error is not None else None
         async with self._lock(arn):
             now = self._now_ms()
             complete = partial(
@@ -332,7 +370,7 @@ class LocalDurableService:
     ) -> dict[str, Any]:
         """Return history events in the GetDurableExecutionHistory shape."""
         await self._execution(arn)
-        events = await self.store.list_events(arn)
+        events = await self._store.list_events(arn)
         if not include_execution_data:
             events = [redact(event) for event in events]
         if reverse_order:
@@ -348,17 +386,17 @@ class LocalDurableService:
     async def list_operations(self, arn: str) -> list[dict[str, Any]]:
         """Return every operation of the execution in creation order."""
         await self._execution(arn)
-        return [row.data for row in await self.store.list_operations(arn)]
+        return [row.data for row in await self._store.list_operations(arn)]
 
     @_held
     async def list_executions(self, function_name: str | None = None) -> list[dict[str, Any]]:
         """Return summaries of every execution (of one function) in start order."""
-        return [summary(record) for record in await self.store.list_executions(function_name)]
+        return [summary(record) for record in await self._store.list_executions(function_name)]
 
     @_held
     async def find_execution(self, function_name: str, name: str) -> str | None:
         """Return the ARN of the function's execution called ``name``, if any."""
-        return await self.store.find_execution(function_name, name)
+        return await self._store.find_execution(function_name, name)
 
     @_held
     async def checkpoint_calls(self, arn: str) -> int:
@@ -381,7 +419,7 @@ class LocalDurableService:
         execution = await self._execution(arn)
         if execution.terminal:
             return None
-        waiting = await self.store.waiting_operations(arn)
+        waiting = await self._store.waiting_operations(arn)
         if execution.op_seq > execution.delivered_seq or any(r.status == "READY" for r in waiting):
             return self.clock.now()
         due = [row.due_ms for row in waiting if row.due_ms is not None]
@@ -407,18 +445,38 @@ class LocalDurableService:
         name: str | None,
         execution_id: str | None = None,
     ) -> str:
-        async with self._start_lock:
-            if name is not None and (found := await self.store.find_execution(function_name, name)):
+        if name is None:
+            return await self._create(function_name, input_payload, None, execution_id)
+        # Only starts of the same name need to see each other: the first creates, the rest find.
+        async with self._name_lock(function_name, name):
+            if found := await self._store.find_execution(function_name, name):
                 return found
-            now = self._now_ms()
-            execution, operation = new_execution(
-                function_name, name, input_payload, now, execution_id=execution_id
-            )
-            started = make_event(execution, "ExecutionStarted", execution.start_ms, operation)
-            started["ExecutionStartedDetails"] = {
-                "Input": {"Payload": execution.input_payload, "Truncated": False}
-            }
-            await self.store.create(execution, operation, [started])
+            try:
+                return await self._create(function_name, input_payload, name, execution_id)
+            except ServiceError as exc:
+                # Another process on the same store created the name between look-up and insert.
+                found = await self._store.find_execution(function_name, name)
+                if exc.code != "ResourceConflictException" or found is None:
+                    raise
+                return found
+
+    async def _create(
+        self,
+        function_name: str,
+        input_payload: str | None,
+        name: str | None,
+        execution_id: str | None,
+    ) -> str:
+        now = self._now_ms()
+        payload = None if input_payload is None else clean_text(input_payload)
+        execution, operation = new_execution(
+            function_name, name, payload, now, execution_id=execution_id
+        )
+        started = make_event(execution, "ExecutionStarted", execution.start_ms, operation)
+        started["ExecutionStartedDetails"] = {
+            "Input": {"Payload": execution.input_payload, "Truncated": False}
+        }
+        await self._store.create(execution, operation, [started])
         return execution.arn
 
     async def _checkpoint(
@@ -443,7 +501,7 @@ class LocalDurableService:
             return await self._transact(arn, [_execution_id(arn)], now, end)
 
     async def _page(self, arn: str, after: int, limit: int) -> Json:
-        rows = await self.store.list_operations(arn, after, limit + 1)
+        rows = await self._store.list_operations(arn, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         marker = str(rows[-1].position) if more else ""
@@ -470,7 +528,7 @@ class LocalDurableService:
             invokes_started = batch.invokes_started
             return result, batch.changes()
 
-        result = await self.store.transact(arn, list(ids), now_ms, run)
+        result = await self._store.transact(arn, list(ids), now_ms, run)
         _notify(self._changes, arn)
         if invokes_started:
             _notify(self._invokes, arn)
@@ -484,7 +542,7 @@ class LocalDurableService:
     ) -> None:
         """Run a callback call's ``work`` on its execution; raise its refusal after the commit."""
         arn, operation_id = parse_callback_id(callback_id)
-        if await self.store.get_execution(arn) is None:
+        if await self._store.get_execution(arn) is None:
             raise unknown_callback(callback_id)
         async with self._lock(arn):
             now = self._now_ms()
@@ -505,19 +563,36 @@ class LocalDurableService:
         )
 
     async def _execution(self, arn: str) -> ExecutionRecord:
-        execution = await self.store.get_execution(arn)
+        execution = await self._store.get_execution(arn)
         if execution is None:
             raise not_found(arn)
         return execution
 
     def _lock(self, arn: str) -> asyncio.Lock:
-        return self._locks.setdefault(arn, asyncio.Lock())
+        lock = self._locks.get(arn)
+        if lock is None:
+            lock = self._locks[arn] = asyncio.Lock()
+        return lock
+
+    def _name_lock(self, function_name: str, name: str) -> asyncio.Lock:
+        lock = self._name_locks.get((function_name, name))
+        if lock is None:
+            lock = self._name_locks[(function_name, name)] = asyncio.Lock()
+        return lock
 
     def _hold(self) -> AbstractContextManager[None]:
         return self.clock.hold() if isinstance(self.clock, SkipClock) else nullcontext()
 
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)
+
+
+def _check_size(what: str, size: int) -> None:
+    if size > MAX_PAYLOAD_BYTES:
+        raise invalid(
+            f"{what} carries at most {MAX_PAYLOAD_BYTES} bytes but this one has {size}; keep "
+            "large values elsewhere and send a reference."
+        )
 
 
 def _execution_id(arn: str) -> str:

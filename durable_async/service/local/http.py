@@ -14,7 +14,16 @@ their code in ``X-Amzn-ErrorType`` and ``{"Type": "User" | "Server", "message"}`
 as Lambda's do, so botocore raises ``ClientError`` with that code and message.
 
 ``python -m durable_async.service.local.http --port 8080 --store local.sqlite3`` serves a store
-until interrupted.
+until interrupted. The API has no authentication: anyone who can reach the port can read and
+drive every execution, so it listens on loopback unless ``--host`` says otherwise (and then
+warns).
+
+A bad request never gets a 500 (docs/robustness.md): the body must be strict JSON (no NaN or
+Infinity, no number that overflows a float) nested at most 100 deep; query numbers are ASCII
+digits within the API model's bounds; times are finite; the engine bounds every number of an
+update and escapes lone surrogates in text. Calls a client makes (start, callbacks, stop,
+describe, list, history) are admitted to the store ahead of the checkpoint traffic of the
+executions in flight.
 """
 
 from __future__ import annotations
@@ -22,8 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import ipaddress
 import json
 import logging
+import math
+import re
 import signal
 import traceback
 import uuid
@@ -36,11 +49,13 @@ from typing import Any, Self, TypeVar
 from aiohttp import web
 
 from durable_async.service import ServiceError
+from durable_async.service.local._admission import client_calls
+from durable_async.service.local._model import clean_text, loads, shown
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.runner import Invoker, LocalRunner
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
-__all__ = ["LocalHttpServer", "main"]
+__all__ = ["LocalHttpServer", "is_loopback", "main"]
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -61,14 +76,50 @@ _TIMESTAMP_KEYS = frozenset(
         "StopTimestamp",
     }
 )
-_ROUTE_ERRORS = {404: "UnknownOperationException", 405: "UnknownOperationException"}
+_ROUTE_ERRORS = {
+    404: "UnknownOperationException",
+    405: "UnknownOperationException",
+    413: "RequestTooLargeException",
+}
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
 _VERSION = "$LATEST"
 _MAX_BODY_BYTES = 8 * 1024 * 1024
+# No request of the API nests deeper than about 5; a start's Input is the user's own JSON.
+_MAX_DEPTH = 100
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# Patterns and sizes of ListDurableExecutionsByFunction's members in Lambda's API model.
+_MAX_FUNCTION_CHARS = 256
+_FUNCTION = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?",
+    re.ASCII,
+)
+_QUALIFIER = re.compile(r"\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9_$-]{1,128}")
+_EXECUTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
+_MAX_STATUSES = 10
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# StartedAfter and StartedBefore as epoch seconds: years 1 to 9999, as datetime has them.
+_MIN_EPOCH_SECONDS = -62_135_596_800
+_MAX_EPOCH_SECONDS = 253_402_300_799
 _SHUTDOWN_TIMEOUT_SECONDS = 5.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+
+
+_Route = Callable[["LocalHttpServer", web.Request], Awaitable[web.Response]]
+
+
+def _client_route(route: _Route) -> _Route:
+    """Admit the route's store calls in the client lane (see ``_admission``)."""
+
+    @functools.wraps(route)
+    async def admitted(self: LocalHttpServer, request: web.Request) -> web.Response:
+        with client_calls():
+            return await route(self, request)
+
+    return admitted
 
 
 class LocalHttpServer:
@@ -135,6 +186,8 @@ class LocalHttpServer:
             raise
         self._app_runner = app_runner
         self._port = int(app_runner.addresses[0][1])
+        if not is_loopback(self.host):
+            _log.warning(_exposed_warning(self.host))
 
     async def stop(self) -> None:
         """Stop accepting connections, let running requests finish briefly, and close."""
@@ -185,6 +238,7 @@ class LocalHttpServer:
         )
         return _api_response(page)
 
+    @_client_route
     async def _history(self, request: web.Request) -> web.Response:
         page = await self.service.get_history(
             request.match_info["arn"],
@@ -195,6 +249,7 @@ class LocalHttpServer:
         )
         return _api_response(page)
 
+    @_client_route
     async def _describe(self, request: web.Request) -> web.Response:
         execution = await self.service.describe_execution(request.match_info["arn"])
         included = _query_bool(request, "IncludeExecutionData", default=True)
@@ -204,25 +259,28 @@ class LocalHttpServer:
         execution["ExecutionDataIncluded"] = included
         return _api_response(execution)
 
+    @_client_route
     async def _stop(self, request: web.Request) -> web.Response:
         error = await _json_body(request)  # the Error structure is the whole body
         return _api_response(
             await self.service.stop_execution(request.match_info["arn"], error or None)
         )
 
+    @_client_route
     async def _list(self, request: web.Request) -> web.Response:
-        executions = _filtered(
-            await self.service.list_executions(_function_name(request.match_info["function"])),
-            request,
-        )
+        function_name = _listed_function(request.match_info["function"])
+        keep = _filter(request)  # checked before the store is read
+        size = _page_size(request)
+        executions = [e for e in await self.service.list_executions(function_name) if keep(e)]
         if not _query_bool(request, "ReverseOrder", default=False):
             executions.reverse()  # newest first unless asked otherwise, as Lambda does
-        page, marker = _page_after(executions, request.query.get("Marker"), _page_size(request))
+        page, marker = _page_after(executions, request.query.get("Marker"), size)
         response: Json = {"DurableExecutions": page}
         if marker is not None:
             response["NextMarker"] = marker
         return _api_response(response)
 
+    @_client_route
     async def _callback(self, request: web.Request) -> web.Response:
         callback_id, action = request.match_info["id"], request.match_info["action"]
         if action == "succeed":
@@ -284,12 +342,32 @@ async def _json_body(request: web.Request) -> Json:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except ValueError as exc:
-        raise _invalid(f"The request body is not valid JSON: {exc}.") from exc
+        raise _invalid(f"The request body is not valid JSON: {clean_text(str(exc))}.") from exc
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.")
+    _check_depth(body)
     return body
+
+
+def _check_depth(body: Json) -> None:
+    """Refuse JSON nested deeper than the API needs, before anything walks it recursively."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > _MAX_DEPTH:
+            raise _invalid(
+                f"The request body nests JSON more than {_MAX_DEPTH} levels deep; send the "
+                "API's shapes, and pass deeper data as JSON text."
+            )
+        stack.extend((child, depth + 1) for child in children)
 
 
 async def _text_body(request: web.Request) -> str | None:
@@ -316,8 +394,9 @@ def _optional(body: Json, name: str, kind: type[T]) -> T | None:
 
 def _page_size(request: web.Request) -> int:
     text = request.query.get("MaxItems", "0")
-    if not text.isdigit() or int(text) > _MAX_PAGE:
-        raise _invalid(f"MaxItems must be an integer from 0 to {_MAX_PAGE}, got {text!r}.")
+    # isdigit alone takes "²", which int() does not read; the API's numbers are ASCII digits.
+    if not _DIGITS.fullmatch(text) or int(text) > _MAX_PAGE:
+        raise _invalid(f"MaxItems must be an integer from 0 to {_MAX_PAGE}, got {shown(text)}.")
     return int(text) or _DEFAULT_PAGE
 
 
@@ -326,25 +405,31 @@ def _query_bool(request: web.Request, name: str, *, default: bool) -> bool:
     if text is None:
         return default
     if text.lower() not in ("true", "false"):
-        raise _invalid(f"{name} must be true or false, got {text!r}.")
+        raise _invalid(f"{name} must be true or false, got {shown(text)}.")
     return text.lower() == "true"
 
 
 def _query_time_ms(request: web.Request, name: str) -> int | None:
+    """Return the query's time as epoch ms: epoch seconds (as botocore sends) or ISO 8601."""
     text = request.query.get(name)
     if text is None:
         return None
-    try:
-        return round(float(text) * 1000)
-    except ValueError:
-        pass
+    if _NUMBER.fullmatch(text):
+        seconds = float(text)
+        if math.isfinite(seconds) and _MIN_EPOCH_SECONDS <= seconds <= _MAX_EPOCH_SECONDS:
+            return round(seconds * 1000)
+        raise _invalid(
+            f"{name} must be a time between the years 1 and 9999, got {shown(text)} seconds."
+        )
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise _invalid(f"{name} must be an ISO 8601 time or epoch seconds, got {text!r}.") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MILLISECOND
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return (moment - _EPOCH) // _MILLISECOND
+    except (ValueError, OverflowError) as exc:
+        raise _invalid(
+            f"{name} must be an ISO 8601 time or epoch seconds, got {shown(text)}."
+        ) from exc
 
 
 def _function_name(value: str) -> str:
@@ -352,22 +437,46 @@ def _function_name(value: str) -> str:
     return value.split(":function:", 1)[-1].split(":", 1)[0]
 
 
-def _filtered(executions: list[Json], request: web.Request) -> list[Json]:
+def _listed_function(value: str) -> str:
+    if len(value) > _MAX_FUNCTION_CHARS or not _FUNCTION.fullmatch(value):
+        raise _invalid(
+            f"FunctionName {shown(value)} is not a function name; pass a name, a name with its "
+            "qualifier, or a function ARN."
+        )
+    return _function_name(value)
+
+
+def _filter(request: web.Request) -> Callable[[Json], bool]:
+    """Return the ListDurableExecutionsByFunction filters of the query, checked."""
     query = request.query
-    if query.get("Qualifier", _VERSION) != _VERSION:
-        return []
+    qualifier = query.get("Qualifier", _VERSION)
     name = query.get("DurableExecutionName")
     statuses = set(query.getall("Statuses", []))
+    if not _QUALIFIER.fullmatch(qualifier):
+        raise _invalid(f"Qualifier {shown(qualifier)} is not a version or an alias name.")
+    if name is not None and not _EXECUTION_NAME.fullmatch(name):
+        raise _invalid(
+            f"DurableExecutionName {shown(name)} is not valid; it is 1 to 64 letters, digits, "
+            "'-' or '_'."
+        )
+    if not statuses <= _STATUSES or len(query.getall("Statuses", [])) > _MAX_STATUSES:
+        raise _invalid(
+            f"Statuses must name up to {_MAX_STATUSES} of {', '.join(sorted(_STATUSES))}; got "
+            f"{shown(query.getall('Statuses'))}."
+        )
     after = _query_time_ms(request, "StartedAfter")
     before = _query_time_ms(request, "StartedBefore")
-    return [
-        execution
-        for execution in executions
-        if (name is None or execution["DurableExecutionName"] == name)
-        and (not statuses or execution["Status"] in statuses)
-        and (after is None or execution["StartTimestamp"] > after)
-        and (before is None or execution["StartTimestamp"] < before)
-    ]
+
+    def keep(execution: Json) -> bool:
+        return (
+            qualifier == _VERSION
+            and (name is None or execution["DurableExecutionName"] == name)
+            and (not statuses or execution["Status"] in statuses)
+            and (after is None or execution["StartTimestamp"] > after)
+            and (before is None or execution["StartTimestamp"] < before)
+        )
+
+    return keep
 
 
 def _page_after(items: list[Json], marker: str | None, size: int) -> tuple[list[Json], str | None]:
@@ -377,7 +486,7 @@ def _page_after(items: list[Json], marker: str | None, size: int) -> tuple[list[
         arns = [item["DurableExecutionArn"] for item in items]
         if marker not in arns:
             raise _invalid(
-                f"Marker {marker!r} was not issued by this service for this listing; pass the "
+                f"Marker {shown(marker)} was not issued by this service for this listing; pass the "
                 "NextMarker of the previous page with the same filters."
             )
         start = arns.index(marker) + 1
@@ -411,11 +520,18 @@ def _epoch_seconds(value: Any) -> Any:
 def _json_response(
     body: Json, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     all_headers = {"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})}
     return web.Response(
-        text=text, status=status, content_type="application/json", headers=all_headers
+        body=_encoded(body), status=status, content_type="application/json", headers=all_headers
     )
+
+
+def _encoded(body: Json) -> bytes:
+    """Return ``body`` as UTF-8 JSON; text that UTF-8 cannot hold goes out as JSON escapes."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _error_response(error: ServiceError) -> web.Response:
@@ -470,11 +586,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m durable_async.service.local.http",
         description="Serve the local durable execution service over HTTP; print its URL.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on; the API has no authentication, so keep it loopback",
+    )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--store", default="memory", help="a SQLite file, or 'memory'")
     args = parser.parse_args(argv)
+    # The server's own warnings (a host beyond loopback) and failures go to stderr.
+    logging.basicConfig(format="durable-async: %(levelname)s: %(message)s")
     asyncio.run(_serve(args.host, args.port, args.store))
+
+
+def is_loopback(host: str) -> bool:
+    """Return True when ``host`` names only this machine (localhost or a loopback address)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposed_warning(host: str) -> str:
+    return (
+        f"serving on {host!r}, which is not a loopback address. The local durable execution "
+        "API has no authentication: anyone who can reach this port can read every execution "
+        "and its payloads, complete its callbacks and stop it. Serve on 127.0.0.1 unless the "
+        "network is yours alone."
+    )
 
 
 async def _serve(host: str, port: int, store_spec: str) -> None:
