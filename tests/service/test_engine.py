@@ -519,3 +519,16 @@ async def test_concurrent_starts_of_one_name_make_one_execution(
     assert len(set(arns[:20])) == 1
     assert len(set(arns[20:])) == 20
     assert len(await service.list_executions("fn")) == 21
+
+
+async def test_errors_sent_from_outside_are_bounded_like_results(begin: Begin) -> None:
+    """A callback failure's or a stop's error over 256 KB is refused, as a result would be."""
+    session = await begin()
+    callback_id = await start_callback_id(session, "cb")
+    huge = {"ErrorType": "E", "ErrorMessage": "x" * (256 * 1024)}
+    with pytest.raises(ServiceError, match="at most 262144 bytes"):
+        await session.service.send_callback_failure(callback_id, huge)
+    with pytest.raises(ServiceError, match="at most 262144 bytes"):
+        await session.service.stop_execution(session.arn, huge)
+    assert (await session.operation("cb"))["Status"] == "STARTED"
+    assert (await session.service.describe_execution(session.arn))["Status"] == "RUNNING"

@@ -232,6 +232,7 @@ class LocalDurableService:
         """
         if isinstance(error, dict):
             error = check_error(error, "The stop's Error")
+            _check_size("A stop's error", len(dumps(error).encode()))
         stopped = None if error is None else error_object(error, "Stopped")
         return {"StopTimestamp": await self._end(arn, "STOPPED", stopped)}
 
