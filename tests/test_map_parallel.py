@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,7 @@ from durable_async import (
 )
 from durable_async._ids import operation_id
 from durable_async.exceptions import ChildContextError, ValidationError
-from durable_async.service.local import LocalDurableService, LocalRunner, RealClock
-from durable_async.service.local.store import SqliteStore
-from tests.conftest import Harness, RecordingService
+from tests.conftest import Harness
 
 
 def _summary(batch: BatchResult[Any]) -> dict[str, Any]:
@@ -318,20 +315,17 @@ async def test_thousand_items_share_few_checkpoint_calls(harness: Harness) -> No
     assert len(harness.recorder.calls) <= math.ceil(updates / 250) + 3
 
 
-async def test_300_branches_waking_together_share_one_refresh(tmp_path: Path) -> None:
+async def test_300_branches_waking_together_share_one_refresh(harness: Harness) -> None:
     """300 items parked on one wait while another branch works are resumed by one refresh call.
 
-    On the real clock: virtual time stands still while a step body runs, so only real time
-    can end the wait during the busy step.
+    The working branch is in a plain await (real time), which keeps the invocation from
+    suspending without holding virtual time still, so the skip clock ends the wait meanwhile.
     """
-
-    def busy(step: StepContext) -> str:
-        time.sleep(1.3)  # real work in a thread keeps the invocation from suspending
-        return "busy"
 
     async def item_fn(ctx: DurableContext, item: int, index: int, items: Any) -> int:
         if item == -1:
-            return len(await ctx.step(busy, name="busy"))
+            await asyncio.sleep(0.3)  # an HTTP read, say: work that is not a durable operation
+            return len(await ctx.step(lambda _: "busy", name="busy"))
         await ctx.wait(Duration.from_seconds(1), name="shared")
         return item
 
@@ -340,23 +334,16 @@ async def test_300_branches_waking_together_share_one_refresh(tmp_path: Path) ->
         batch = await ctx.map([-1, *range(300)], item_fn)
         return len(batch.get_results())
 
-    clock = RealClock()
-    async with SqliteStore(tmp_path / "durable.sqlite3") as store:
-        service = LocalDurableService(store, clock)
-        async with LocalRunner(service, clock=clock) as runner:
-            harness = Harness(service, RecordingService(service), runner, clock)
-            result = await harness.run(handler)
-            invocations = await service.invocations(result["DurableExecutionArn"])
+    result = await harness.run(handler)
     assert json.loads(result["Result"]) == 301
-    assert invocations == 1
-    # 300 refresh requests share a call per end time (alone or riding with updates): the waits
-    # started in two calls (250 + 50), so on the real clock they end at two times.
+    assert await harness.service.invocations(result["DurableExecutionArn"]) == 1
+    # 300 refresh requests at the wait's end share a call (alone or riding with updates).
     calls = harness.recorder.calls
     updates = sum(len(call) for call in calls)
-    assert len([call for call in calls if not call]) <= 2
+    assert len([call for call in calls if not call]) <= 1
     # Full batches, the partial ones where the phases (start, wait, finish, the busy branch and
-    # the batch ending) meet, and the refreshes: 300 separate refreshes would blow far past this.
-    assert len(calls) <= math.ceil(updates / 250) + 8
+    # the batch ending) meet, and one refresh: 300 separate refreshes would blow far past this.
+    assert len(calls) <= math.ceil(updates / 250) + 6
 
 
 async def test_min_successful_above_the_item_count_is_rejected() -> None:
