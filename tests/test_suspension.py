@@ -106,14 +106,23 @@ async def test_a_branch_in_a_plain_await_runs_on_while_a_sibling_waits() -> None
     async with DurableTestRunner(handler) as runner:
         arn = await runner.start()
         callback_id = await runner.wait_for_callback(arn, name="approval")
-        await asyncio.sleep(0.5)
-        history = await runner.get_history(arn)
+        history = await _first_invocation(runner, arn)
         await runner.send_callback_success(callback_id, "yes")
         result = await runner.wait_for_result(arn)
     kinds = [event["EventType"] for event in history]
     assert "StepSucceeded" in kinds
     assert kinds.index("StepSucceeded") < kinds.index("InvocationCompleted")
     assert result.result == ["worked", "yes"]
+
+
+async def _first_invocation(runner: DurableTestRunner, arn: str) -> list[dict[str, Any]]:
+    """Return the history once the first invocation has ended."""
+    async with asyncio.timeout(30):
+        while True:
+            history = await runner.get_history(arn)
+            if any(event["EventType"] == "InvocationCompleted" for event in history):
+                return history
+            await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("trial", range(10))
