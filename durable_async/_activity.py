@@ -97,7 +97,8 @@ class Activity:
             error = getattr(task, "_exception", None)
             if straggler or isinstance(error, Orphaned | Suspend):
                 task.exception()
-        self._signal()
+        if straggler or self._parked:
+            self._signal()
 
     def adopt_straggler(self, task: asyncio.Task[Any]) -> None:
         """Let an abandoned branch run on; the invocation waits for it before it returns."""
@@ -146,7 +147,8 @@ class Activity:
             held, self._clock_hold = self._clock_hold, None
             if held is not None:
                 held.__exit__(None, None, None)
-            self._signal()
+            if self._parked:  # with nobody parked the rule cannot newly hold
+                self._signal()
 
     async def join(self, future: asyncio.Future[T], tasks: Collection[asyncio.Future[Any]]) -> T:
         """Await ``future``, which only ``tasks`` resolve (so it waits exactly when they do)."""

@@ -300,7 +300,8 @@ class Checkpointer:
     def _new_batch(self) -> _Batch:
         config = self._config
         # The request body is {"CheckpointToken":"<token>","Updates":[...]}.
-        envelope = len('{"CheckpointToken":"","Updates":}') + len(self._token or "")
+        token = _ENCODER.encode(self._token or "").encode()  # as sent: quoted, escaped, UTF-8
+        envelope = len('{"CheckpointToken":,"Updates":}') + len(token)
         return _Batch(config.max_batch_size_bytes - envelope, config.max_batch_operations)
 
     def _taken(self, record: _Record) -> _Record:
