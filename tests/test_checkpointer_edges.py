@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,11 @@ async def test_a_waiter_timing_out_in_wait_for_leaves_its_sibling_running(
     assert sent == ["a", "b"]
 
 
-class _FailingWhileInFlight(RecordingService):
-    """Fails every call after a short time in flight, as a throttled call would."""
+@dataclass
+class _Throttled(RecordingService):
+    """Fails every call as throttled after ``delay`` seconds in flight."""
+
+    delay: float = 0.01
 
     async def checkpoint(
         self,
@@ -118,13 +122,13 @@ class _FailingWhileInFlight(RecordingService):
         client_token: str | None = None,
     ) -> dict[str, Any]:
         self.calls.append(list(updates))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(self.delay)
         raise ServiceError("Rate exceeded", code="TooManyRequestsException", retryable=True)
 
 
 async def test_close_returns_when_a_call_fails_in_flight(service: LocalDurableService) -> None:
     """close() asked while a failing call is in flight still returns; queued waiters fail (3)."""
-    failing = _FailingWhileInFlight(service)
+    failing = _Throttled(service)
     checkpointer = await _checkpointer(failing, service)
     async with asyncio.timeout(10):
         async with checkpointer:
@@ -140,21 +144,6 @@ async def test_close_returns_when_a_call_fails_in_flight(service: LocalDurableSe
     assert failing.calls == [[_step("a", OperationAction.START)]]
 
 
-class _SlowThrottle(RecordingService):
-    """A service whose checkpoint call is throttled after a while in flight."""
-
-    async def checkpoint(
-        self,
-        arn: str,
-        token: str,
-        updates: list[dict[str, Any]],
-        client_token: str | None = None,
-    ) -> dict[str, Any]:
-        self.calls.append(list(updates))
-        await asyncio.sleep(0.2)
-        raise ServiceError("Rate exceeded", code="TooManyRequestsException", retryable=True)
-
-
 async def test_an_invocation_cancelled_during_a_throttled_call_ends(
     service: LocalDurableService,
 ) -> None:
@@ -164,7 +153,7 @@ async def test_an_invocation_cancelled_during_a_throttled_call_ends(
     async def handler(event: Any, ctx: DurableContext) -> str:
         return await ctx.step(lambda _: "never recorded", name="stuck")
 
-    throttled = _SlowThrottle(service)
+    throttled = _Throttled(service, delay=0.2)
     arn = await service.start_execution("fn", "{}")
     event = await service.begin_invocation(arn)
     async with asyncio.timeout(10):
