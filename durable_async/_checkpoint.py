@@ -281,21 +281,25 @@ class Checkpointer:
     # -- the flusher ----------------------------------------------------------------------
 
     async def _flush_forever(self) -> None:
+        batch: _Batch | None = None
         carry: _Record | None = None
         try:
             while True:
                 batch = self._new_batch()
                 batch.add(carry if carry is not None else self._taken(await self._queue.get()))
+                carry = None
                 carry = await self._assemble(batch)
                 await self._send(batch)
                 if batch.stop:
                     return
         finally:
-            stopped = CheckpointError("The checkpointer has stopped.", retryable=True)
-            if carry is not None:
-                _settle_one(carry, stopped)
+            # Stopped early (cancelled): whatever was not answered is settled, never left hanging.
+            error = self._ended or CheckpointError("The checkpointer has stopped.", retryable=True)
+            unsent = [*(batch.records if batch is not None else ()), *([carry] if carry else ())]
             while not self._queue.empty():
-                _settle_one(self._queue.get_nowait(), self._ended or stopped)
+                unsent.append(self._queue.get_nowait())
+            for record in unsent:
+                _settle_one(record, error)
 
     def _new_batch(self) -> _Batch:
         config = self._config

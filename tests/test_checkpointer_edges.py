@@ -223,3 +223,20 @@ async def test_a_response_without_a_token_makes_the_invocation_pending(
     output = await handler.invoke(event, service=revoking)
     assert output == {"Status": "PENDING"}
     assert len(revoking.calls) == 2  # nothing is sent with the spent token
+
+
+async def test_abort_while_a_batch_is_assembled_settles_its_waiters(
+    service: LocalDurableService,
+) -> None:
+    """An abort that lands while the flusher gathers a batch fails its waiters, none hang."""
+    recorder = RecordingService(service)
+    checkpointer = await _checkpointer(recorder, service)
+    await checkpointer.__aenter__()
+    future = checkpointer.enqueue(_step("a", OperationAction.START), blocking=True)
+    await asyncio.sleep(0)  # the flusher took it and yields once for company
+    await checkpointer.abort()
+    assert future is not None
+    assert future.done()
+    with pytest.raises(CheckpointError):
+        await future
+    assert recorder.calls == []
