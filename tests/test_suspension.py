@@ -279,3 +279,67 @@ async def test_sys_exit_fails_the_invocation_as_lambda_does(where: str) -> None:
     assert result.error is not None
     assert result.error.error_type == "Runtime.ExitError"
     assert result.invocations == 3  # the runner's attempts, each ended by the exit
+
+
+def _two_waits(ctx: DurableContext) -> list[Any]:
+    return [ctx.wait(Duration.from_seconds(60), name=f"w{i}") for i in (1, 2)]
+
+
+async def _in_gather(ctx: DurableContext) -> None:
+    await asyncio.gather(*_two_waits(ctx))
+
+
+async def _in_asyncio_wait(ctx: DurableContext) -> None:
+    tasks = [asyncio.ensure_future(w) for w in _two_waits(ctx)]
+    await asyncio.wait(tasks)
+    for task in tasks:
+        task.result()
+
+
+async def _in_task_group(ctx: DurableContext) -> None:
+    async with asyncio.TaskGroup() as group:
+        for wait in _two_waits(ctx):
+            group.create_task(wait)
+
+
+async def _in_wait_for(ctx: DurableContext) -> None:
+    for i in (1, 2):
+        await asyncio.wait_for(ctx.wait(Duration.from_seconds(60), name=f"w{i}"), timeout=3600)
+
+
+async def _awaiting_tasks(ctx: DurableContext) -> None:
+    for task in [asyncio.ensure_future(w) for w in _two_waits(ctx)]:
+        await task
+
+
+async def _in_shield(ctx: DurableContext) -> None:
+    for i in (1, 2):
+        await asyncio.shield(ctx.wait(Duration.from_seconds(60), name=f"w{i}"))
+
+
+@pytest.mark.parametrize(
+    ("waiting", "invocations"),
+    [
+        pytest.param(_in_gather, 2, id="gather"),
+        pytest.param(_in_asyncio_wait, 2, id="asyncio.wait"),
+        pytest.param(_in_task_group, 2, id="TaskGroup"),
+        pytest.param(_in_wait_for, 3, id="wait_for"),
+        pytest.param(_awaiting_tasks, 2, id="await-task"),
+        # shield hides what it waits for: counted as working, so the waits end in-process.
+        pytest.param(_in_shield, 1, id="shield-cannot-be-seen-through"),
+    ],
+)
+async def test_a_task_waiting_only_on_parked_tasks_lets_the_invocation_suspend(
+    waiting: Any, invocations: int
+) -> None:
+    """Tasks that only wait on parked durable waits suspend the invocation (the rule, item 8)."""
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await waiting(ctx)
+        return "done"
+
+    async with DurableTestRunner(handler) as runner:
+        result = await runner.run()
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    assert result.invocations == invocations
