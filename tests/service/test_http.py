@@ -743,7 +743,7 @@ BAD_REQUESTS = [
     ),
     pytest.param(
         lambda live: ("POST", live.callback("succeed"), {}, b"x" * (9 * 1024 * 1024)),
-        "Request Entity Too Large",
+        "the request body is over 8 MB",
         id="body-over-8-mb",
     ),
 ]

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -681,5 +682,5 @@ def test_malformed_requests_get_a_4xx_and_leave_the_store_intact(served: Served)
     execution_id = live.arn.rsplit("/", 1)[-1]
     # Nothing a malformed request carried was applied: only the two good requests' work.
     assert statuses == {execution_id: "STARTED", "cb": "SUCCEEDED", "s1": "STARTED"}
-    with sqlite3.connect(served.path) as db:
+    with closing(sqlite3.connect(served.path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -566,6 +566,11 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
             raise
         code = _ROUTE_ERRORS.get(exc.status, exc.reason.replace(" ", ""))
         message = f"{request.method} {request.path} failed: {exc.reason}; check the URL and method."
+        if exc.status == 413:  # the reason phrase differs between Python versions
+            message = (
+                f"{request.method} {request.path} failed: the request body is over "
+                f"{_MAX_BODY_BYTES // (1024 * 1024)} MB; send less data."
+            )
         return _error_response(
             ServiceError(message, code=code, retryable=False, status_code=exc.status)
         )
