@@ -302,10 +302,9 @@ class Checkpointer:
                 _settle_one(record, error)
 
     def _new_batch(self) -> _Batch:
-        config = self._config
         # The request body is {"CheckpointToken":"<token>","Updates":[...]}.
-        token = _ENCODER.encode(self._token or "").encode()  # as sent: quoted, escaped, UTF-8
-        envelope = len('{"CheckpointToken":,"Updates":}') + len(token)
+        envelope = len('{"CheckpointToken":,"Updates":}') + _encoded_size(self._token or "")
+        config = self._config
         return _Batch(config.max_batch_size_bytes - envelope, config.max_batch_operations)
 
     def _taken(self, record: _Record) -> _Record:
@@ -453,6 +452,13 @@ def _size_of(update: Wire) -> int:
         check_payload_size(update.get("Payload"), update.get("Name") or update["Id"])
     text = _ENCODER.encode(update)
     return len(text) if text.isascii() else len(text.encode())
+
+
+def _encoded_size(text: str) -> int:
+    """Bytes of ``text`` as a JSON string in a request body: quoted, escaped, UTF-8."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2  # the common case (tokens), without encoding it
+    return len(_ENCODER.encode(text).encode())
 
 
 def _describe(exc: ServiceError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
 import threading
@@ -114,7 +115,8 @@ class DurableHandler:
         execution = _execution_operation(runtime.state)
         root = DurableContext(runtime)
         activity = runtime.activity
-        main = activity.start(_call(self.func, _decode_input(execution.input_payload), root))
+        work = self.func(_decode_input(execution.input_payload), root)
+        main = activity.start(work if inspect.iscoroutine(work) else _awaited(work))
         try:
             await _supervise(main, activity)
         finally:
@@ -177,8 +179,8 @@ def durable_execution(
     return decorate
 
 
-async def _call(func: HandlerFunc, event: Any, ctx: DurableContext) -> Any:
-    return await func(event, ctx)
+async def _awaited(work: Awaitable[Any]) -> Any:
+    return await work
 
 
 async def _supervise(main: asyncio.Future[Any], activity: Activity) -> None:

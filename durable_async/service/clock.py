@@ -115,23 +115,21 @@ class SkipClock:
             raise ValueError(f"SkipClock cannot go backwards; got {seconds} s, pass 0 or more.")
         self._set_time(self._now + seconds)
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Keep virtual time still while the enclosed real work runs.
+    def hold(self) -> _Hold:
+        """Keep virtual time still while the enclosed real work runs (``with clock.hold():``).
 
         The work must end on its own (a store call, a real-time delay): waiting on this
         clock inside a hold would wait forever.
         """
-        self._holds += 1
-        try:
-            yield
-        finally:
-            self._holds -= 1
-            if not self._holds:
-                for released in self._released:
-                    if not released.done():
-                        released.set_result(None)
-                self._released.clear()
+        return _Hold(self)
+
+    def _release(self) -> None:
+        self._holds -= 1
+        if not self._holds:
+            for released in self._released:
+                if not released.done():
+                    released.set_result(None)
+            self._released.clear()
 
     async def _lead(self, sleeper: _Sleeper) -> None:
         """Move time to ``sleeper``'s deadline once the loop is idle, if it is still first."""
@@ -181,6 +179,21 @@ class SkipClock:
         self._version += 1
         if was_first and self._sleepers:
             self._sleepers[0].nudge()
+
+
+class _Hold:
+    """``with clock.hold():`` as a plain class: the SDK holds the clock around every step."""
+
+    __slots__ = ("_clock",)
+
+    def __init__(self, clock: SkipClock) -> None:
+        self._clock = clock
+
+    def __enter__(self) -> None:
+        self._clock._holds += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._clock._release()
 
 
 # Leaders of every SkipClock that are yielding to the loop right now, by loop: each one's own
