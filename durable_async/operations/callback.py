@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from durable_async import exceptions
 from durable_async._context import DurableContext, OperationRef, Runtime, StepContext
@@ -26,7 +26,7 @@ from durable_async._models import (
     OperationSubType,
     OperationType,
 )
-from durable_async._user import bind_trailing
+from durable_async._user import bind_after_two
 from durable_async.config import CallbackConfig, ChildConfig, StepConfig, WaitForCallbackConfig
 from durable_async.exceptions import (
     CallbackError,
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # The reference SDK raises these two CallbackError subclasses here.
 _EXTERNAL_ERROR = CallbackExternalError
@@ -136,19 +137,16 @@ async def run_create_callback(
     return Callback(op.callback_id, op_id, runtime, config.serdes)
 
 
-def durable_wait_for_callback(func: Callable[..., Any]) -> Callable[..., Submitter]:
+def durable_wait_for_callback(
+    func: Callable[Concatenate[str, WaitForCallbackContext, P], T],
+) -> Callable[P, Callable[[str, WaitForCallbackContext], T]]:
     """Turn ``func(callback_id, wctx, *args, **kwargs)`` into a factory of submitters.
 
     ``ctx.wait_for_callback(notify(email))`` then runs ``notify(callback_id, wctx, email)`` as
-    the submitter of a wait_for_callback named ``notify``. Works for sync and async functions.
+    the submitter of a wait_for_callback named ``notify``. Works for sync and async functions;
+    the factory keeps ``func``'s parameters for type checkers.
     """
-
-    def bind(*args: Any, **kwargs: Any) -> Submitter:
-        return cast(Submitter, bind_trailing(func, args, kwargs))
-
-    bind.__name__ = func.__name__
-    bind.__doc__ = func.__doc__
-    return bind
+    return bind_after_two(func)
 
 
 async def run_wait_for_callback(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from durable_async._checkpoint import Scope
 from durable_async._context import DurableContext, OperationRef
@@ -22,7 +22,7 @@ from durable_async._models import (
     OperationSubType,
     OperationType,
 )
-from durable_async._user import bind_trailing
+from durable_async._user import bind_after_one
 from durable_async.config import ChildConfig
 from durable_async.exceptions import (
     CheckpointError,
@@ -35,24 +35,21 @@ from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
 __all__ = ["call_child_func", "durable_with_child_context", "run_child"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 ChildFunc = Callable[[DurableContext], Awaitable[T] | T]
 
 CHECKPOINT_SIZE_LIMIT = 256 * 1024
 
 
-def durable_with_child_context(func: Callable[..., Any]) -> Callable[..., ChildFunc[Any]]:
+def durable_with_child_context(
+    func: Callable[Concatenate[DurableContext, P], T],
+) -> Callable[P, Callable[[DurableContext], T]]:
     """Turn ``func(ctx, *args, **kwargs)`` into a factory of child-context functions.
 
     ``ctx.run_in_child_context(ship(order))`` then runs ``ship(child_ctx, order)`` in a child
-    context named ``ship``.
+    context named ``ship``. The factory keeps ``func``'s parameters and result for type checkers.
     """
-
-    def bind(*args: Any, **kwargs: Any) -> ChildFunc[Any]:
-        return cast("ChildFunc[Any]", bind_trailing(func, args, kwargs))
-
-    bind.__name__ = func.__name__
-    bind.__doc__ = func.__doc__
-    return bind
+    return bind_after_one(func)
 
 
 async def run_child(

@@ -8,7 +8,7 @@ strategy's delay, or FAIL once the strategy gives up. Replay returns the recorde
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from durable_async._checkpoint import check_payload_size
 from durable_async._context import DurableContext, OperationRef, StepContext
@@ -20,7 +20,7 @@ from durable_async._models import (
     OperationSubType,
     OperationType,
 )
-from durable_async._user import bind_trailing, call_user
+from durable_async._user import bind_after_one, call_user
 from durable_async.config import StepConfig, StepSemantics
 from durable_async.exceptions import (
     ExecutionError,
@@ -35,24 +35,22 @@ from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
 __all__ = ["durable_step", "run_step"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 StepFunc = Callable[[StepContext], T | Awaitable[T]]
 
 _DEFAULT_RETRY = RetryPresets.default()
 
 
-def durable_step(func: Callable[..., Any]) -> Callable[..., StepFunc[Any]]:
+def durable_step(
+    func: Callable[Concatenate[StepContext, P], T],
+) -> Callable[P, Callable[[StepContext], T]]:
     """Turn ``func(step_context, *args, **kwargs)`` into a factory of step functions.
 
     ``ctx.step(charge(order_id, cents))`` then runs ``charge(step_context, order_id, cents)`` as a
-    step named ``charge``. Works for sync and async functions.
+    step named ``charge``. Works for sync and async functions; the factory keeps ``func``'s
+    parameters and result for type checkers.
     """
-
-    def bind(*args: Any, **kwargs: Any) -> StepFunc[Any]:
-        return cast("StepFunc[Any]", bind_trailing(func, args, kwargs))
-
-    bind.__name__ = func.__name__
-    bind.__doc__ = func.__doc__
-    return bind
+    return bind_after_one(func)
 
 
 class _Step:
