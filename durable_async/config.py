@@ -20,10 +20,15 @@ if TYPE_CHECKING:
     from durable_async.serdes import SerDes
 
 __all__ = [
+    "BatchItemStatus",
     "CallbackConfig",
     "CheckpointBatcherConfig",
     "ChildConfig",
     "CompletionConfig",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionStatus",
     "MapConfig",
     "NestingType",
     "ParallelBranch",
@@ -35,6 +40,8 @@ __all__ = [
     "StepConfig",
     "StepSemantics",
     "WaitForCallbackConfig",
+    "complete_batch",
+    "continue_batch",
 ]
 
 
@@ -282,6 +289,82 @@ class NestingType(Enum):
     FLAT = "FLAT"
 
 
+class BatchItemStatus(Enum):
+    """Where one item or branch of a map or parallel ended up."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STARTED = "STARTED"
+
+
+class CompletionOutcome(Enum):
+    """Whether a batch that ``should_complete`` ends counts as a success or a failure."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class CompletionDecision:
+    """What a ``should_complete`` predicate returns; make it with complete_batch or continue_batch.
+
+    ``outcome`` is set exactly when ``complete`` is True.
+    """
+
+    complete: bool
+    outcome: CompletionOutcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.complete and self.outcome is None:
+            raise ValidationError(
+                "A CompletionDecision that completes the batch needs an outcome; use "
+                "complete_batch() or complete_batch(CompletionOutcome.FAILED)."
+            )
+        if not self.complete and self.outcome is not None:
+            raise ValidationError(
+                f"A CompletionDecision that continues the batch takes no outcome, got "
+                f"{self.outcome}; use continue_batch()."
+            )
+
+
+def continue_batch() -> CompletionDecision:
+    """Keep the batch going: do not complete it yet."""
+    return CompletionDecision(complete=False)
+
+
+def complete_batch(outcome: CompletionOutcome = CompletionOutcome.SUCCEEDED) -> CompletionDecision:
+    """Complete the batch now, as a success unless ``outcome`` says FAILED."""
+    return CompletionDecision(complete=True, outcome=outcome)
+
+
+@dataclass(frozen=True)
+class CompletionItemStatus:
+    """One branch as a ``should_complete`` predicate sees it.
+
+    ``status`` is None while the branch has not started (``max_concurrency`` holds it back),
+    STARTED while it runs or waits, then SUCCEEDED or FAILED; ``name`` is the name it was
+    given (a ParallelBranch's or the map's ``item_namer``), None when it has none.
+    """
+
+    index: int
+    name: str | None = None
+    status: BatchItemStatus | None = None
+
+
+@dataclass(frozen=True)
+class CompletionStatus:
+    """The progress of a batch, handed to ``should_complete`` when it starts and as branches end.
+
+    ``items[i]`` is always branch ``i``, whatever order the branches finished in.
+    """
+
+    success_count: int
+    failure_count: int
+    completed_count: int
+    total_count: int
+    items: tuple[CompletionItemStatus, ...] = ()
+
+
 @dataclass(frozen=True)
 class CompletionConfig:
     """When a map or parallel is done, before every item has finished.
@@ -290,11 +373,22 @@ class CompletionConfig:
     failures exceed ``tolerated_failure_count`` or ``tolerated_failure_percentage`` of all
     items (FAILURE_TOLERANCE_EXCEEDED), or when every item has finished (ALL_COMPLETED). With
     no field set, the first failure ends it. Unfinished items are cancelled when it completes.
+
+    ``should_complete(status)`` replaces those fields with a rule of your own (it cannot be
+    combined with them): it gets a CompletionStatus when the batch starts and again after each
+    branch ends, and returns ``continue_batch()`` or ``complete_batch(outcome)``, which
+    completes the batch as CUSTOM_COMPLETION_SUCCEEDED or CUSTOM_COMPLETION_FAILED (then
+    ``throw_if_error`` raises BatchCompletionError even when no item failed). The batch still
+    completes when every item has ended, whatever the predicate says. The predicate must be
+    deterministic and monotonic (more progress never turns "complete" back into "continue"),
+    because a resumed invocation replays finished branches and asks it again; a batch that
+    already completed is read back from its record without asking it.
     """
 
     min_successful: int | None = None
     tolerated_failure_count: int | None = None
     tolerated_failure_percentage: int | float | None = None
+    should_complete: Callable[[CompletionStatus], CompletionDecision] | None = None
 
     def __post_init__(self) -> None:
         if self.min_successful is not None and self.min_successful < 1:
@@ -307,6 +401,24 @@ class CompletionConfig:
         if percentage is not None and not 0 <= percentage <= 100:
             raise ValidationError(
                 f"tolerated_failure_percentage must be between 0 and 100, got {percentage}."
+            )
+        self._check_should_complete()
+
+    def _check_should_complete(self) -> None:
+        if self.should_complete is None:
+            return
+        if not callable(self.should_complete):
+            raise ValidationError(
+                f"should_complete must be callable, got {type(self.should_complete).__name__}; "
+                "pass a function of a CompletionStatus that returns a CompletionDecision."
+            )
+        thresholds = ("min_successful", "tolerated_failure_count", "tolerated_failure_percentage")
+        given = [name for name in thresholds if getattr(self, name) is not None]
+        if given:
+            raise ValidationError(
+                "should_complete cannot be combined with min_successful, tolerated_failure_count "
+                f"or tolerated_failure_percentage (got {', '.join(given)}); "
+                "express those limits inside the predicate instead."
             )
 
     @staticmethod

@@ -11,7 +11,6 @@ and records it before the invocation returns (see ``_Batch.abandon``).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -22,10 +21,20 @@ from durable_async._checkpoint import Scope
 from durable_async._context import DurableContext
 from durable_async._ids import operation_id
 from durable_async._models import ErrorObject, Operation
-from durable_async.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from durable_async.concurrency.models import (
+    BatchItem,
+    BatchItemStatus,
+    BatchResult,
+    CompletionPolicy,
+    CompletionReason,
+    CompletionRecord,
+    envelope_summary_generator,
+)
 from durable_async.config import (
     ChildConfig,
     CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
     MapConfig,
     NestingType,
     ParallelBranch,
@@ -54,6 +63,7 @@ class _Branch:
     index: int
     func: BranchFunc
     name: str
+    given_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +104,9 @@ async def run_map(
         return lambda child: func(child, item, index, items)
 
     namer = config.item_namer
+    names = [namer(item, i) if namer else None for i, item in enumerate(items)]
     branches = [
-        _Branch(i, bind(i, item), namer(item, i) if namer else f"map-item-{i}")
+        _Branch(i, bind(i, item), f"map-item-{i}" if names[i] is None else str(names[i]), names[i])
         for i, item in enumerate(items)
     ]
     shape = _Shape(
@@ -120,8 +131,9 @@ async def run_parallel(
     config: ParallelConfig,
 ) -> BatchResult[Any]:
     """Run every function in its own branch; return the BatchResult."""
+    names = [f.name if isinstance(f, ParallelBranch) else None for f in functions]
     branches = [
-        _Branch(i, f, (f.name if isinstance(f, ParallelBranch) else None) or f"parallel-branch-{i}")
+        _Branch(i, f, f"parallel-branch-{i}" if names[i] is None else str(names[i]), names[i])
         for i, f in enumerate(functions)
     ]
     shape = _Shape(
@@ -148,10 +160,7 @@ async def _run_batch(
             return await batch.rebuild(recorded)
         return await batch.execute()
 
-    def summary(result: BatchResult[Any]) -> str:
-        custom = shape.summary_generator(result) if shape.summary_generator else None
-        return _summary_envelope(result, shape.result_type, custom)
-
+    summary = envelope_summary_generator(shape.result_type, shape.summary_generator)
     config = ChildConfig(serdes=shape.serdes or _BATCH_SERDES, summary_generator=summary)
     result: BatchResult[Any] = await run_child(
         ctx, op_id, body, name, config, sub_type=shape.sub_type
@@ -159,45 +168,48 @@ async def _run_batch(
     return result
 
 
-class _Policy:
-    """The reference SDK's completion rules for a batch of ``total`` branches."""
+class _Progress:
+    """How far a batch has got, as its CompletionPolicy judges it.
 
-    def __init__(self, total: int, config: CompletionConfig) -> None:
-        self.total = total
-        self.config = config
-        self.has_criteria = any(
-            value is not None
-            for value in (
-                config.min_successful,
-                config.tolerated_failure_count,
-                config.tolerated_failure_percentage,
-            )
+    The predicate is asked once when the batch starts and once after each branch ends; its
+    latest answer decides both whether the batch is complete and why.
+    """
+
+    def __init__(self, policy: CompletionPolicy, branches: list[_Branch]) -> None:
+        self.policy = policy
+        self.branches = branches
+        self.statuses: dict[int, BatchItemStatus] = {}
+        self.succeeded = self.failed = 0
+        self.decision: CompletionDecision | None = None
+
+    def start(self, index: int) -> None:
+        self.statuses[index] = BatchItemStatus.STARTED
+
+    def finish(self, item: BatchItem[Any]) -> None:
+        """Count a branch that ended and ask the predicate about the new progress."""
+        self.statuses[item.index] = item.status
+        self.succeeded += item.status is BatchItemStatus.SUCCEEDED
+        self.failed += item.status is BatchItemStatus.FAILED
+        self.evaluate()
+
+    def evaluate(self) -> None:
+        if self.policy.should_complete is not None:
+            self.decision = self.policy.evaluate(self.succeeded, self.failed, self.snapshot())
+
+    def snapshot(self) -> tuple[CompletionItemStatus, ...]:
+        """Each branch by index: its name and status (None while it has not started)."""
+        return tuple(
+            CompletionItemStatus(b.index, b.given_name, self.statuses.get(b.index))
+            for b in self.branches
         )
 
-    def tolerance_exceeded(self, failed: int) -> bool:
-        config = self.config
-        if not self.has_criteria:
-            return failed > 0
-        if config.tolerated_failure_count is not None and failed > config.tolerated_failure_count:
-            return True
-        percentage = config.tolerated_failure_percentage
-        return percentage is not None and self.total > 0 and failed * 100 / self.total > percentage
+    def is_complete(self) -> bool:
+        policy, failed = self.policy, self.failed
+        done = policy.is_complete(self.succeeded, failed, decision=self.decision)
+        return done or not policy.should_continue(failed)
 
-    def is_complete(self, succeeded: int, failed: int) -> bool:
-        if succeeded + failed >= self.total or self.tolerance_exceeded(failed):
-            return True
-        minimum = self.config.min_successful
-        return minimum is not None and succeeded >= minimum
-
-    def reason(self, succeeded: int, failed: int) -> CompletionReason:
-        if self.tolerance_exceeded(failed):
-            return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
-        if succeeded + failed >= self.total:
-            return CompletionReason.ALL_COMPLETED
-        minimum = self.config.min_successful
-        if minimum is not None and succeeded >= minimum:
-            return CompletionReason.MIN_SUCCESSFUL_REACHED
-        return CompletionReason.ALL_COMPLETED
+    def reason(self) -> CompletionReason:
+        return self.policy.reason(self.succeeded, self.failed, decision=self.decision)
 
 
 class _Batch:
@@ -214,33 +226,44 @@ class _Batch:
         self.items: dict[int, BatchItem[Any]] = {}
 
     async def execute(self) -> BatchResult[Any]:
-        policy = _Policy(len(self.branches), self.shape.completion)
+        policy = CompletionPolicy.from_config(len(self.branches), self.shape.completion)
+        progress = _Progress(policy, self.branches)
         pending = deque(self.branches)
         running: dict[asyncio.Task[Any], tuple[_Branch, Scope]] = {}
         # Finished branches report here, so each completion costs O(1), not a wait on them all.
         finished = _Finished(self.ctx.runtime.activity)
         limit = self.shape.max_concurrency or max(1, len(self.branches))
-        succeeded = failed = 0
         try:
-            while not policy.is_complete(succeeded, failed):
+            progress.evaluate()
+            while not progress.is_complete():
                 while pending and len(running) < limit:
-                    branch = pending.popleft()
-                    scope = Scope(self.ctx.scope)
-                    task = asyncio.ensure_future(self.run_branch(branch, scope))
-                    task.add_done_callback(finished.add)
-                    running[task] = (branch, scope)
-                    self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
-                for task in sorted(await finished.take(running), key=lambda t: running[t][0].index):
-                    branch, _scope = running.pop(task)
-                    item = self.outcome(branch, task)
-                    self.items[branch.index] = item
-                    succeeded += item.status is BatchItemStatus.SUCCEEDED
-                    failed += item.status is BatchItemStatus.FAILED
+                    self.start(pending.popleft(), running, finished, progress)
+                done = sorted(await finished.take(running), key=lambda t: running[t][0].index)
+                for task in done:
+                    item = self.outcome(running.pop(task)[0], task)
+                    self.items[item.index] = item
+                    if not progress.is_complete():
+                        progress.finish(item)
         except BaseException:
             await _cancel(running)
             raise
         await self.abandon(running)
-        return self.result(policy.reason(succeeded, failed))
+        return self.result(progress.reason())
+
+    def start(
+        self,
+        branch: _Branch,
+        running: dict[asyncio.Task[Any], tuple[_Branch, Scope]],
+        finished: _Finished,
+        progress: _Progress,
+    ) -> None:
+        """Start ``branch`` in a scope of its own and report its end to ``finished``."""
+        scope = Scope(self.ctx.scope)
+        task = asyncio.ensure_future(self.run_branch(branch, scope))
+        task.add_done_callback(finished.add)
+        running[task] = (branch, scope)
+        self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
+        progress.start(branch.index)
 
     async def abandon(self, running: dict[asyncio.Task[Any], tuple[_Branch, Scope]]) -> None:
         """The policy is met: nothing new starts in the branches still running.
@@ -296,18 +319,18 @@ class _Batch:
 
     async def rebuild(self, recorded: Operation) -> BatchResult[Any]:
         """Rebuild a result too large to have been stored, from the branches' records."""
-        record = _read_summary(recorded.result)
+        record = CompletionRecord.from_summary_payload(recorded.result)
         if record is None:
             return await self.execute()
-        reason, started_total, started = record
-        for branch in self.branches[:started_total]:
+        started = record.started_indexes
+        for branch in self.branches[: record.started_total]:
             if branch.index in started:
                 self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
                 continue
             task = asyncio.ensure_future(self.run_branch(branch, Scope(self.ctx.scope)))
             await asyncio.wait([task])
             self.items[branch.index] = self.outcome(branch, task)
-        return self.result(reason)
+        return self.result(record.completion_reason)
 
     def result(self, reason: CompletionReason) -> BatchResult[Any]:
         return BatchResult([self.items[i] for i in sorted(self.items)], reason)
@@ -352,42 +375,3 @@ def _branch_error(error: Exception) -> ErrorObject:
     if isinstance(error, DurableOperationError):
         return ErrorObject(error.error_type, error.message, error.data, error.stack_trace)
     return ErrorObject.from_exception(error)
-
-
-def _summary_envelope(result: BatchResult[Any], result_type: str, custom: str | None) -> str:
-    """The reference SDK's large-result summary: the completion record replay needs."""
-    started = [item.index for item in result.all if item.status is BatchItemStatus.STARTED]
-    completed = [item.index for item in result.all if item.status is not BatchItemStatus.STARTED]
-    indexes = (
-        {"startedIndexes": started}
-        if len(started) <= len(completed)
-        else {"completedIndexes": completed}
-    )
-    fields: dict[str, Any] = {
-        "type": result_type,
-        "totalCount": result.total_count,
-        "completionReason": result.completion_reason.value,
-        **indexes,
-        "startedCount": result.started_count,
-        "successCount": result.success_count,
-        "failureCount": result.failure_count,
-        "status": result.status.value,
-    }
-    if custom is not None:
-        fields["summary"] = custom
-    return json.dumps(fields)
-
-
-def _read_summary(payload: str | None) -> tuple[CompletionReason, int, frozenset[int]] | None:
-    """Parse a summary envelope; None when it holds no usable completion record."""
-    try:
-        data = json.loads(payload or "")
-        reason = CompletionReason(data["completionReason"])
-        total = int(data["totalCount"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if "startedIndexes" in data:
-        return reason, total, frozenset(data["startedIndexes"])
-    if "completedIndexes" in data:
-        return reason, total, frozenset(range(total)) - frozenset(data["completedIndexes"])
-    return None
