@@ -4,6 +4,8 @@ The public API mirrors the reference ``aws-durable-execution-sdk-python`` name f
 durable operation is a coroutine.
 """
 
+from importlib.metadata import version as _version
+
 from durable_async._context import DurableContext, StepContext
 from durable_async._execution import DurableHandler, durable_execution
 from durable_async._models import ErrorObject
@@ -23,6 +25,22 @@ from durable_async.config import (
     StepConfig,
     StepSemantics,
     WaitForCallbackConfig,
+)
+from durable_async.exceptions import (
+    CallbackError,
+    CallbackExternalError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    ChildContextError,
+    DurableExecutionsError,
+    DurableOperationError,
+    ExecutionError,
+    InvocationError,
+    InvokeError,
+    SerDesError,
+    StepError,
+    ValidationError,
+    WaitForConditionError,
 )
 from durable_async.operations.callback import (
     Callback,
@@ -44,22 +62,34 @@ from durable_async.waits import (
     WaitStrategyConfig,
 )
 
+__version__ = _version("durable-async")
+
 __all__ = [
     "BatchItem",
     "BatchItemStatus",
     "BatchResult",
     "Callback",
     "CallbackConfig",
+    "CallbackError",
+    "CallbackExternalError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
     "CheckpointBatcherConfig",
     "ChildConfig",
+    "ChildContextError",
     "CompletionConfig",
     "CompletionReason",
     "DurableContext",
+    "DurableExecutionsError",
     "DurableHandler",
+    "DurableOperationError",
     "Duration",
     "ErrorObject",
+    "ExecutionError",
     "ExtendedTypesSerDes",
+    "InvocationError",
     "InvokeConfig",
+    "InvokeError",
     "JitterStrategy",
     "JsonSerDes",
     "MapConfig",
@@ -70,15 +100,20 @@ __all__ = [
     "RetryPresets",
     "RetryStrategyConfig",
     "SerDes",
+    "SerDesError",
     "StepConfig",
     "StepContext",
+    "StepError",
     "StepSemantics",
+    "ValidationError",
     "WaitForCallbackConfig",
     "WaitForCallbackContext",
     "WaitForConditionCheckContext",
     "WaitForConditionConfig",
     "WaitForConditionDecision",
+    "WaitForConditionError",
     "WaitStrategyConfig",
+    "__version__",
     "durable_execution",
     "durable_step",
     "durable_wait_for_callback",

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from durable_async._signals import Orphaned, Suspend
+from durable_async._signals import Orphaned, Suspend, suspend
 from durable_async._tasks import OWNER, WaitGraph, install_tracking, spawn_untracked
 from durable_async.service.clock import Clock
 
@@ -165,7 +165,7 @@ class Activity:
         backoff = 0.05
         while not ready():
             if self.suspended:
-                raise Suspend(what, resume_at)
+                raise suspend(what, resume_at)
             timed_out = await self._park(resume_at)
             if timed_out and not ready():
                 with self.busy():
@@ -230,7 +230,7 @@ class Activity:
         """End the invocation's waiting: every parked operation raises Suspend."""
         self.suspended = True
         times = [p.resume_at for p in self._parked.values() if p.resume_at is not None]
-        signal = Suspend("every operation is waiting", min(times) if times else None)
+        signal = suspend("every operation is waiting", min(times) if times else None)
         for future in self._parked:
             if not future.done():
                 future.set_exception(signal)

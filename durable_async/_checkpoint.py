@@ -238,7 +238,8 @@ class Checkpointer:
     ) -> asyncio.Future[None] | None:
         """Queue ``update``; return a future resolved once it is persisted when ``blocking``."""
         if scope is not None and scope.is_orphaned():
-            raise Orphaned(f"operation {update.get('Id')} belongs to a completed context")
+            op_id = str(update.get("Id"))
+            raise Orphaned(f"operation {op_id} belongs to a completed context", op_id)
         self._raise_if_ended()
         size = _size_of(update)
         future = asyncio.get_running_loop().create_future() if blocking else None
@@ -408,7 +409,8 @@ class Checkpointer:
         live = []
         for update in updates:
             if update.scope is not None and update.scope.is_orphaned():
-                _settle_one(update, Orphaned("the operation's context has completed"))
+                op_id = str(update.body.get("Id"))
+                _settle_one(update, Orphaned("the operation's context has completed", op_id))
             else:
                 live.append(update)
         return live

@@ -139,14 +139,17 @@ class OperationRef:
 
 
 class StepContext:
-    """What a step's function receives: its attempt number (1-based) and a logger."""
+    """What a step's function receives: a logger and its attempt number (1-based).
+
+    The reference's fields, in its order, so a test can build one to call a step function.
+    """
 
     __slots__ = ("attempt", "logger", "operation_id")
 
-    def __init__(self, operation_id: str, attempt: int, logger: ReplayAwareLogger):
-        self.operation_id = operation_id
-        self.attempt = attempt
+    def __init__(self, logger: Any, attempt: int = 1, operation_id: str = "") -> None:
         self.logger = logger
+        self.attempt = attempt
+        self.operation_id = operation_id
 
 
 class DurableContext:
@@ -253,7 +256,7 @@ class DurableContext:
     @overload
     def map(
         self,
-        items: Sequence[U],
+        inputs: Sequence[U],
         func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T]],
         name: str | None = None,
         config: MapConfig | None = None,
@@ -262,7 +265,7 @@ class DurableContext:
     @overload
     def map(
         self,
-        items: Sequence[U],
+        inputs: Sequence[U],
         func: Callable[[DurableContext, U, int, Sequence[U]], T],
         name: str | None = None,
         config: MapConfig | None = None,
@@ -270,12 +273,12 @@ class DurableContext:
 
     def map(
         self,
-        items: Sequence[U],
+        inputs: Sequence[U],
         func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T] | T],
         name: str | None = None,
         config: MapConfig | None = None,
     ) -> Awaitable[BatchResult[T]]:
-        """Run ``func(ctx, item, index, items)`` for each item, each in its own child context.
+        """Run ``func(ctx, item, index, inputs)`` for each input, each in its own child context.
 
         Items run concurrently (at most ``config.max_concurrency`` at once) and complete per
         ``config.completion_config``. Never raises for a failed item: the BatchResult holds it.
@@ -283,9 +286,9 @@ class DurableContext:
         from durable_async.operations.concurrency import run_map, validate_completion
 
         config = config or MapConfig()
-        validate_completion(config.completion_config, len(items))
+        validate_completion(config.completion_config, len(inputs))
         map_name = name or getattr(func, "_original_name", None)
-        return run_map(self, self._ids.next_id(), items, func, map_name, config)
+        return run_map(self, self._ids.next_id(), inputs, func, map_name, config)
 
     @overload
     def parallel(
@@ -430,7 +433,7 @@ class DurableContext:
         if self._runtime.activity.suspended:
             raise Suspend("the invocation is suspending; the operation will run on replay")
         if self._scope.is_closed():
-            raise Orphaned(f"operation {op_id} belongs to a completed or abandoned context")
+            raise Orphaned(f"operation {op_id} belongs to a completed or abandoned context", op_id)
         op = self._runtime.state.get(op_id)
         if op is None:
             return None

@@ -158,7 +158,10 @@ def durable_execution(func: HandlerFunc, /) -> DurableHandler: ...
 
 @overload
 def durable_execution(
-    *, batcher_config: CheckpointBatcherConfig | None = None, service: DurableService | None = None
+    *,
+    boto3_client: Any = None,
+    batcher_config: CheckpointBatcherConfig | None = None,
+    service: DurableService | None = None,
 ) -> Callable[[HandlerFunc], DurableHandler]: ...
 
 
@@ -166,12 +169,24 @@ def durable_execution(
     func: HandlerFunc | None = None,
     /,
     *,
+    boto3_client: Any = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
 ) -> DurableHandler | Callable[[HandlerFunc], DurableHandler]:
-    """Turn ``async def handler(event, ctx)`` into a durable Lambda handler."""
+    """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
+
+    ``boto3_client`` (the reference SDK's keyword) takes an open aiobotocore ``lambda`` client to
+    checkpoint through; ``service`` takes any ``DurableService`` (the embedded local service,
+    say). Without either, the handler talks to Lambda with a client of its own.
+    """
+    if boto3_client is not None:
+        if service is not None:
+            raise ValidationError("Pass boto3_client or service to durable_execution, not both.")
+        from durable_async.service.aws import AwsDurableService  # aiobotocore only when asked
+
+        service = AwsDurableService(client=boto3_client)
     if func is not None:
-        return DurableHandler(func)
+        return DurableHandler(func, batcher_config=batcher_config, service=service)
 
     def decorate(f: HandlerFunc) -> DurableHandler:
         return DurableHandler(f, batcher_config=batcher_config, service=service)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-__all__ = ["Orphaned", "ProcessExit", "Suspend", "find_signal", "find_suspend"]
+from durable_async.exceptions import (
+    OrphanedChildException,
+    SuspendExecution,
+    TimedSuspendExecution,
+)
+
+__all__ = ["Orphaned", "ProcessExit", "Suspend", "find_signal", "find_suspend", "suspend"]
 
 
-class Suspend(BaseException):
-    """End this invocation as PENDING; the service re-invokes at ``resume_at`` or on an event."""
-
-    def __init__(self, reason: str, resume_at: float | None = None) -> None:
-        super().__init__(reason)
-        self.resume_at = resume_at
+Suspend = SuspendExecution
+Orphaned = OrphanedChildException
 
 
-class Orphaned(BaseException):
-    """The operation belongs to a context that has already completed; it must not checkpoint."""
+def suspend(reason: str, resume_at: float | None = None) -> SuspendExecution:
+    """Return the signal that ends the invocation as PENDING (timed when ``resume_at`` is known)."""
+    if resume_at is None:
+        return SuspendExecution(reason)
+    return TimedSuspendExecution(reason, resume_at)
 
 
 class ProcessExit(BaseException):

@@ -21,8 +21,12 @@
             ├── CheckpointError         a checkpoint call failed (see ``retryable``)
             └── StepInterruptedError
 
-Suspension is not an error: the SDK signals it with a ``BaseException`` of its own, so user code
-that catches ``Exception`` cannot swallow it.
+Control flow is not an error: these derive from ``BaseException``, as in the reference SDK, so
+user code that catches ``Exception`` cannot swallow them::
+
+    SuspendExecution                    end this invocation as PENDING
+    └── TimedSuspendExecution           ... the service re-invokes at scheduled_timestamp
+    OrphanedChildException              the operation's context has already completed
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ __all__ = [
     "InvocationError",
     "InvokeError",
     "NonDeterministicExecutionError",
+    "OrphanedChildException",
     "SerDesError",
     "StepError",
     "StepInterruptedError",
+    "SuspendExecution",
+    "TimedSuspendExecution",
     "UnrecoverableError",
     "ValidationError",
     "WaitForConditionError",
@@ -174,3 +181,33 @@ class StepInterruptedError(InvocationError):
     def __init__(self, message: str, step_id: str | None = None) -> None:
         super().__init__(message)
         self.step_id = step_id
+
+
+class SuspendExecution(BaseException):
+    """End this invocation as PENDING; the service invokes the function again later.
+
+    The SDK raises it into every waiting operation when nothing else can progress. Let it
+    propagate: an invocation that suspended answers PENDING even if user code swallowed it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class TimedSuspendExecution(SuspendExecution):
+    """Suspend until ``scheduled_timestamp`` (epoch seconds), the earliest known resume time."""
+
+    def __init__(self, message: str, scheduled_timestamp: float) -> None:
+        super().__init__(message)
+        self.scheduled_timestamp = scheduled_timestamp
+
+
+class OrphanedChildException(BaseException):
+    """The operation belongs to a context that has completed (or a map or parallel abandoned).
+
+    Nothing of it is checkpointed; the operation's code stops here.
+    """
+
+    def __init__(self, message: str, operation_id: str = "") -> None:
+        super().__init__(message)
+        self.operation_id = operation_id

@@ -162,4 +162,4 @@ async def test_no_update_from_a_completed_contexts_leftover_task_is_sent(
     names = [u.get("Name") for call in harness.recorder.calls for u in call]
     assert "late" not in names
     assert leftovers[0].done()
-    assert type(leftovers[0].exception()).__name__ == "Orphaned"
+    assert type(leftovers[0].exception()).__name__ == "OrphanedChildException"

@@ -30,11 +30,17 @@ def test_every_public_class_is_exported() -> None:
     assert public <= set(durable_async.__all__)
 
 
+CONTROL_FLOW = {"OrphanedChildException", "SuspendExecution", "TimedSuspendExecution"}
+
+
 def test_exceptions_share_one_root() -> None:
-    """Every exception class in durable_async.exceptions derives from DurableExecutionsError."""
+    """Errors derive from DurableExecutionsError; control-flow signals only from BaseException."""
     for name in exceptions.__all__:
         error = getattr(exceptions, name)
-        assert issubclass(error, exceptions.DurableExecutionsError), name
+        if name in CONTROL_FLOW:
+            assert not issubclass(error, Exception), name  # `except Exception` cannot eat it
+        else:
+            assert issubclass(error, exceptions.DurableExecutionsError), name
 
 
 def test_import_does_not_load_aiobotocore() -> None:

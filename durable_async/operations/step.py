@@ -124,7 +124,7 @@ class _Step:
 
     async def call(self, attempt: int) -> Any:
         return await call_user(
-            self.func, StepContext(self.op_id, attempt, self.ref.logger(attempt))
+            self.func, StepContext(self.ref.logger(attempt), attempt, self.op_id)
         )
 
     async def handle_failure(self, error: Exception, attempt: int, *, retry: bool = True) -> Any:

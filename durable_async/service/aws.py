@@ -96,6 +96,7 @@ class _Connection:
 class AwsDurableService:
     """Talk to AWS Lambda durable functions through one shared aiobotocore client.
 
+    ``client`` is an open aiobotocore ``lambda`` client to use instead of one of our own.
     ``region_name`` and ``endpoint_url`` override the environment; ``config`` (a botocore
     ``Config`` or aiobotocore ``AioConfig``) is merged over sensible defaults: 5 s connect and
     50 s read timeouts, standard-mode retries with 3 attempts, keep-alive connections; an option
@@ -111,8 +112,14 @@ class AwsDurableService:
         region_name: str | None = None,
         endpoint_url: str | None = None,
         config: Any = None,
+        client: Any = None,
     ) -> None:
         self._region_name = region_name
+        # A client the user opened (durable_execution(boto3_client=...)): used as it is, on
+        # whatever loop it belongs to, and never closed by us.
+        self._given_client: _LambdaClient | None = client
+        if client is not None:
+            client.meta.events.register("before-parse.lambda", _name_error_from_body)
         self._endpoint_url = endpoint_url
         self._config: Any = _DEFAULT_CONFIG if config is None else _DEFAULT_CONFIG.merge(config)
         # One client per live loop; a loop that is gone took its sockets with it.
@@ -179,6 +186,8 @@ class AwsDurableService:
             await connection.stack.aclose()
 
     async def _client(self) -> _LambdaClient:
+        if self._given_client is not None:
+            return self._given_client
         loop = asyncio.get_running_loop()
         connection = self._connections.get(loop)
         if connection is not None:
