@@ -38,8 +38,10 @@ __all__ = [
     "RetryPresets",
     "RetryStrategy",
     "RetryStrategyConfig",
+    "WithRetryConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "with_retry",
 ]
 
 Numeric = int | float
@@ -344,3 +346,7 @@ class RetryPresets:
                 jitter_strategy=JitterStrategy.NONE,
             )
         )
+
+
+# Last, so the operation module finds this one complete whichever of the two is imported first.
+from durable_async.operations.with_retry import WithRetryConfig, with_retry  # noqa: E402
