@@ -66,6 +66,8 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "port":
+        return _port(args)
     try:
         handler, function_name = load_handler(args.target)
         args.functions = load_functions(args.function)
@@ -85,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ServiceError, OSError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     return _report(execution)
+
+
+def _port(args: argparse.Namespace) -> int:
+    """Port reference handlers to durable_async: print a diff, or write with --write."""
+    try:
+        from durable_async._port import port_files
+    except ImportError:
+        return _fail("port needs libcst; install it with: pip install 'durable-async[port]'", 2)
+    return port_files(args.files, write=args.write, out=sys.stdout, err=sys.stderr)
 
 
 def _fail(message: str, code: int) -> int:
@@ -247,7 +258,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=FILE.py:ATTR",
         help="make a durable handler or plain function invocable as NAME (ctx.invoke targets)",
     )
+    _port_parser(commands)
     return parser
+
+
+def _port_parser(commands: Any) -> None:
+    port = commands.add_parser(
+        "port",
+        help="port handlers written for aws-durable-execution-sdk-python to durable_async",
+        description=(
+            "Rename the package in imports, make durable functions async def and await every "
+            "durable call. Prints a unified diff unless --write is given. Exit status 0 when "
+            "everything was ported, 1 when some places need a hand (one line each on stderr)."
+        ),
+    )
+    port.add_argument("files", nargs="+", metavar="FILE", help="Python files to port")
+    port.add_argument("--write", action="store_true", help="write the files in place")
 
 
 if __name__ == "__main__":
