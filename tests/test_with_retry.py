@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -60,13 +61,17 @@ def flaky_block(fail_until: int, runs: list[str]) -> Any:
 
 
 def retrying_handler(fail_until: int, runs: list[str], **config: Any) -> Any:
-    """A handler that runs ``flaky_block`` under with_retry named "reserve"."""
+    """A handler that runs ``flaky_block`` under with_retry, named "reserve" unless told.
+
+    ``event["max"]`` None selects the default strategy.
+    """
 
     @durable_execution
     async def handler(event: dict[str, Any], ctx: DurableContext) -> int:
-        base = strategy(event["max"])
-        cfg = WithRetryConfig(retry_strategy=base.retry_strategy, **config)
-        return await with_retry(ctx, flaky_block(fail_until, runs), cfg, name="reserve")
+        retry = strategy(event["max"]).retry_strategy if event["max"] else None
+        cfg = WithRetryConfig(retry_strategy=retry, **config)
+        block = flaky_block(fail_until, runs)
+        return await with_retry(ctx, block, cfg, name=event.get("name", "reserve"))
 
     return handler
 
@@ -115,12 +120,13 @@ def ref_handler(fail_until: int, **config: Any) -> Any:
     @ref_durable_execution
     def handler(event: dict[str, Any], ctx: RefContext) -> int:
         retry = ref_retries.RetryStrategyConfig(
-            max_attempts=event["max"],
+            max_attempts=event["max"] or 3,
             initial_delay=RefDuration.from_seconds(2),
         )
-        strategy = ref_retries.create_retry_strategy(retry)
+        strategy = ref_retries.create_retry_strategy(retry) if event["max"] else None
         cfg = ref_retries.WithRetryConfig(retry_strategy=strategy, **config)
-        value: int = ref_retries.with_retry(ctx, ref_block(fail_until), cfg, name="reserve")
+        name = event.get("name", "reserve")
+        value: int = ref_retries.with_retry(ctx, ref_block(fail_until), cfg, name=name)
         return value
 
     return handler
@@ -413,29 +419,71 @@ async def test_arguments_in_the_wrong_order_are_refused_with_advice() -> None:
     assert "with_retry(ctx, func, WithRetryConfig(...)" in str(result.error.error_message)
 
 
+async def test_zero_delay_from_a_strategy_fails_with_advice() -> None:
+    """A strategy asking for a 0 s backoff fails the block with a sentence saying what to return."""
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        def block(child: DurableContext, attempt: int) -> None:
+            raise ValueError("not yet")
+
+        def at_once(error: Exception, attempt: int) -> RetryDecision:
+            return RetryDecision.retry(Duration())
+
+        await with_retry(ctx, block, WithRetryConfig(retry_strategy=at_once), name="n")
+
+    result = await run(handler)
+    assert result.status is ExecutionStatus.FAILED
+    assert result.error is not None
+    assert "at least 1 second" in str(result.error.error_message)
+    assert "Duration.from_seconds(1)" in str(result.error.error_message)
+
+
+async def test_gathered_retry_blocks_replay_deterministically() -> None:
+    """Two with_retry calls run together, each failing once, resume without a mismatch."""
+    runs: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[int]:
+        calls = (
+            with_retry(ctx, flaky_block(2 + n, runs), strategy(3), name=f"r{n}") for n in range(2)
+        )
+        return list(await asyncio.gather(*calls))
+
+    result = await run(handler)
+    assert result.status is ExecutionStatus.SUCCEEDED
+    assert result.result == [20, 30]
+    assert len(runs) == 2 * 2 + 3 * 2  # every step body of every attempt ran exactly once
+    waits = sorted(op.name or "" for op in result.operations if op.type.value == "WAIT")
+    assert waits == ["r0-backoff-1", "r1-backoff-1", "r1-backoff-2"]
+
+
 # Parity with the reference SDK.
 
 
 @pytest.mark.parametrize(
-    ("fail_until", "max_attempts", "config"),
+    ("fail_until", "event", "config"),
     [
-        pytest.param(1, 3, {}, id="first-attempt"),
-        pytest.param(3, 3, {}, id="third-attempt"),
-        pytest.param(9, 2, {}, id="exhausted"),
-        pytest.param(3, 3, {"wrap_with_run_in_child_context": False}, id="unwrapped"),
-        pytest.param(9, 2, {"wrap_with_run_in_child_context": False}, id="unwrapped-exhausted"),
-        pytest.param(2, 3, {"child_context_config": "Reservation"}, id="sub-type"),
+        pytest.param(1, {"max": 3}, {}, id="first-attempt"),
+        pytest.param(3, {"max": 3}, {}, id="third-attempt"),
+        pytest.param(9, {"max": 2}, {}, id="exhausted"),
+        pytest.param(9, {"max": None}, {}, id="default-strategy-exhausted"),
+        pytest.param(2, {"max": 3, "name": None}, {}, id="unnamed"),
+        pytest.param(3, {"max": 3}, {"wrap_with_run_in_child_context": False}, id="unwrapped"),
+        pytest.param(
+            9, {"max": 2}, {"wrap_with_run_in_child_context": False}, id="unwrapped-exhausted"
+        ),
+        pytest.param(2, {"max": 3}, {"child_context_config": "Reservation"}, id="sub-type"),
     ],
 )
 async def test_history_and_outcome_equal_the_reference(
-    fail_until: int, max_attempts: int, config: dict[str, Any]
+    fail_until: int, event: dict[str, Any], config: dict[str, Any]
 ) -> None:
     """Ids, parents, types, subtypes, names, statuses and the outcome match the reference SDK."""
     ref_config = dict(config)
     if "child_context_config" in config:
         ref_config["child_context_config"] = RefChildConfig(sub_type=config["child_context_config"])
         config = {"child_context_config": ChildConfig(sub_type=config["child_context_config"])}
-    event = {"max": max_attempts}
     expected_outcome, expected_history = run_reference(ref_handler(fail_until, **ref_config), event)
     result = await run(retrying_handler(fail_until, [], **config), event)
     error = result.error

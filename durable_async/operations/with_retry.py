@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVar as DefaultingTypeVar
 
     from durable_async._context import DurableContext
-    from durable_async.retries import RetryStrategy
+    from durable_async.config import Duration
+    from durable_async.retries import RetryDecision, RetryStrategy
 
     # Defaults to Any, so an unannotated ``cfg = WithRetryConfig(...)`` passes mypy --strict.
     R = DefaultingTypeVar("R", default=Any)
@@ -178,7 +179,7 @@ class _RetryLoop(Generic[T]):
                 decision = self.strategy(error, attempt)
                 if not decision.should_retry:
                     raise
-                await ctx.wait(decision.delay, name=self.backoff_name(attempt))
+                await ctx.wait(_backoff(decision, attempt), name=self.backoff_name(attempt))
             attempt += 1
 
     async def attempt(self, ctx: DurableContext, attempt: int) -> T:
@@ -189,3 +190,14 @@ class _RetryLoop(Generic[T]):
 
     def backoff_name(self, attempt: int) -> str | None:
         return f"{self.name}-backoff-{attempt}" if self.name else None
+
+
+def _backoff(decision: RetryDecision, attempt: int) -> Duration:
+    """Return the decision's delay, refusing one a durable wait cannot last."""
+    if decision.delay.to_seconds() < 1:
+        raise ValidationError(
+            f"with_retry's retry strategy decided to retry attempt {attempt} after "
+            f"{decision.delay.to_seconds()} s, but a backoff wait lasts at least 1 second; "
+            "return RetryDecision.retry(Duration.from_seconds(1)) or longer."
+        )
+    return decision.delay
