@@ -106,7 +106,7 @@ async def run_map(
     namer = config.item_namer
     names = [namer(item, i) if namer else None for i, item in enumerate(items)]
     branches = [
-        _Branch(i, bind(i, item), f"map-item-{i}" if names[i] is None else str(names[i]), names[i])
+        _Branch(i, bind(i, item), names[i] or f"map-item-{i}", names[i])
         for i, item in enumerate(items)
     ]
     shape = _Shape(
@@ -133,8 +133,7 @@ async def run_parallel(
     """Run every function in its own branch; return the BatchResult."""
     names = [f.name if isinstance(f, ParallelBranch) else None for f in functions]
     branches = [
-        _Branch(i, f, f"parallel-branch-{i}" if names[i] is None else str(names[i]), names[i])
-        for i, f in enumerate(functions)
+        _Branch(i, f, names[i] or f"parallel-branch-{i}", names[i]) for i, f in enumerate(functions)
     ]
     shape = _Shape(
         "Parallel",
