@@ -179,6 +179,32 @@ async def test_completion_policies(harness: Harness) -> None:
     }
 
 
+async def test_the_reason_is_judged_at_the_first_end_that_completes_the_batch(
+    harness: Harness,
+) -> None:
+    """Branches ending together: the reason is the one of the first end, as the reference's.
+
+    min_successful=1 with both items done at once is MIN_SUCCESSFUL_REACHED, not ALL_COMPLETED;
+    the other item still shows its true status.
+    """
+
+    async def item_fn(ctx: DurableContext, item: int, index: int, items: Any) -> int:
+        return item
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        config = MapConfig(completion_config=CompletionConfig(min_successful=1))
+        return _summary(await ctx.map([1, 2], item_fn, name="m", config=config))
+
+    result = await harness.run(handler)
+    assert json.loads(result["Result"]) == {
+        "results": [1, 2],
+        "errors": [],
+        "reason": "MIN_SUCCESSFUL_REACHED",
+        "statuses": ["SUCCEEDED", "SUCCEEDED"],
+    }
+
+
 async def test_max_concurrency_bounds_branches_in_flight(harness: Harness) -> None:
     """No more than max_concurrency items run at once, and a waiting item keeps its slot."""
     live = {"now": 0, "peak": 0}
