@@ -10,11 +10,16 @@ from durable_async._context import DurableContext, StepContext
 from durable_async._execution import DurableHandler, durable_execution
 from durable_async._models import ErrorObject
 from durable_async.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from durable_async.concurrency.models import BatchCompletionError
 from durable_async.config import (
     CallbackConfig,
     CheckpointBatcherConfig,
     ChildConfig,
     CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionStatus,
     Duration,
     InvokeConfig,
     JitterStrategy,
@@ -25,6 +30,8 @@ from durable_async.config import (
     StepConfig,
     StepSemantics,
     WaitForCallbackConfig,
+    complete_batch,
+    continue_batch,
 )
 from durable_async.exceptions import (
     CallbackError,
@@ -42,6 +49,7 @@ from durable_async.exceptions import (
     ValidationError,
     WaitForConditionError,
 )
+from durable_async.operations.branch import durable_parallel_branch
 from durable_async.operations.callback import (
     Callback,
     WaitForCallbackContext,
@@ -54,6 +62,8 @@ from durable_async.retries import (
     RetryDecision,
     RetryPresets,
     RetryStrategyConfig,
+    WithRetryConfig,
+    with_retry,
 )
 from durable_async.serdes import ExtendedTypesSerDes, JsonSerDes, SerDes
 from durable_async.waits import (
@@ -65,6 +75,7 @@ from durable_async.waits import (
 __version__ = _version("durable-async")
 
 __all__ = [
+    "BatchCompletionError",
     "BatchItem",
     "BatchItemStatus",
     "BatchResult",
@@ -78,7 +89,11 @@ __all__ = [
     "ChildConfig",
     "ChildContextError",
     "CompletionConfig",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
     "CompletionReason",
+    "CompletionStatus",
     "DurableContext",
     "DurableExecutionsError",
     "DurableHandler",
@@ -113,9 +128,14 @@ __all__ = [
     "WaitForConditionDecision",
     "WaitForConditionError",
     "WaitStrategyConfig",
+    "WithRetryConfig",
     "__version__",
+    "complete_batch",
+    "continue_batch",
     "durable_execution",
+    "durable_parallel_branch",
     "durable_step",
     "durable_wait_for_callback",
     "durable_with_child_context",
+    "with_retry",
 ]

@@ -93,23 +93,6 @@ NOT_YET: set[str] = {
             "UuidCodec",
         )
     ),
-    # Being built now (with_retry, should_complete, durable_parallel_branch).
-    *(
-        f".{n}"
-        for n in (
-            "BatchCompletionError",
-            "CompletionDecision",
-            "CompletionItemStatus",
-            "CompletionOutcome",
-            "CompletionStatus",
-            "WithRetryConfig",
-            "complete_batch",
-            "continue_batch",
-            "durable_parallel_branch",
-            "with_retry",
-        )
-    ),
-    "context.durable_parallel_branch",
     "DurableContext.create_child_context",
     "DurableContext.from_lambda_context",
     "DurableContext.set_logger",
