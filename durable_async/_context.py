@@ -49,6 +49,8 @@ __all__ = ["DurableContext", "OperationRef", "Runtime", "StepContext"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+P = TypeVar("P")
+R = TypeVar("R")
 
 _log = logging.getLogger("durable_async")
 
@@ -293,7 +295,9 @@ class DurableContext:
     @overload
     def parallel(
         self,
-        functions: Sequence[Callable[[DurableContext], Awaitable[T]]],
+        functions: Sequence[
+            Callable[[DurableContext], Awaitable[T]] | ParallelBranch[Awaitable[T]]
+        ],
         name: str | None = None,
         config: ParallelConfig | None = None,
     ) -> Awaitable[BatchResult[T]]: ...
@@ -301,14 +305,14 @@ class DurableContext:
     @overload
     def parallel(
         self,
-        functions: Sequence[Callable[[DurableContext], T] | ParallelBranch],
+        functions: Sequence[Callable[[DurableContext], T] | ParallelBranch[T]],
         name: str | None = None,
         config: ParallelConfig | None = None,
     ) -> Awaitable[BatchResult[T]]: ...
 
     def parallel(
         self,
-        functions: Sequence[Callable[[DurableContext], Awaitable[T] | T] | ParallelBranch],
+        functions: Sequence[Callable[[DurableContext], Awaitable[T] | T] | ParallelBranch[Any]],
         name: str | None = None,
         config: ParallelConfig | None = None,
     ) -> Awaitable[BatchResult[T]]:
@@ -358,6 +362,30 @@ class DurableContext:
         callback_name = name or getattr(submitter, "_original_name", None)
         return run_wait_for_callback(self, self._ids.next_id(), submitter, callback_name, config)
 
+    @overload
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any,
+        name: str | None = None,
+        config: None = None,
+    ) -> Awaitable[Any]: ...
+
+    @overload
+    def invoke(
+        self,
+        function_name: str,
+        payload: P,
+        name: str | None = None,
+        *,
+        config: InvokeConfig[P, R],
+    ) -> Awaitable[R]: ...
+
+    @overload
+    def invoke(
+        self, function_name: str, payload: P, name: str | None, config: InvokeConfig[P, R]
+    ) -> Awaitable[R]: ...
+
     def invoke(
         self,
         function_name: str,
@@ -367,7 +395,8 @@ class DurableContext:
     ) -> Awaitable[Any]:
         """Invoke the durable function ``function_name`` with ``payload``; return its result.
 
-        Raises ``InvokeError`` when the target fails, times out or is stopped.
+        The result's type is ``InvokeConfig``'s second parameter. Raises ``InvokeError`` when
+        the target fails, times out or is stopped.
         """
         from durable_async.operations.invoke import run_invoke
 

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Generic, TypeVar, overload
 
 from durable_async._activity import Activity
 from durable_async._checkpoint import Checkpointer
@@ -39,7 +39,9 @@ __all__ = ["DurableHandler", "durable_execution"]
 _log = logging.getLogger("durable_async")
 
 Wire = dict[str, Any]
-HandlerFunc = Callable[[Any, DurableContext], Awaitable[Any]]
+E = TypeVar("E")
+R = TypeVar("R")
+HandlerFunc = Callable[[E, DurableContext], Awaitable[R]]
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024 - 50
 
@@ -47,12 +49,12 @@ _POLL_SECONDS = 0.05
 _loops = threading.local()
 
 
-class DurableHandler:
+class DurableHandler(Generic[E, R]):
     """A durable function: call it as a Lambda handler, or await ``invoke`` on your own loop."""
 
     def __init__(
         self,
-        func: HandlerFunc,
+        func: HandlerFunc[E, R],
         *,
         batcher_config: CheckpointBatcherConfig | None = None,
         service: DurableService | None = None,
@@ -153,7 +155,7 @@ class _End:
 
 
 @overload
-def durable_execution(func: HandlerFunc, /) -> DurableHandler: ...
+def durable_execution(func: HandlerFunc[E, R], /) -> DurableHandler[E, R]: ...
 
 
 @overload
@@ -162,17 +164,17 @@ def durable_execution(
     boto3_client: Any = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
-) -> Callable[[HandlerFunc], DurableHandler]: ...
+) -> Callable[[HandlerFunc[E, R]], DurableHandler[E, R]]: ...
 
 
 def durable_execution(
-    func: HandlerFunc | None = None,
+    func: HandlerFunc[E, R] | None = None,
     /,
     *,
     boto3_client: Any = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
-) -> DurableHandler | Callable[[HandlerFunc], DurableHandler]:
+) -> DurableHandler[E, R] | Callable[[HandlerFunc[E, R]], DurableHandler[E, R]]:
     """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
 
     ``boto3_client`` (the reference SDK's keyword) takes an open aiobotocore ``lambda`` client to
@@ -188,7 +190,7 @@ def durable_execution(
     if func is not None:
         return DurableHandler(func, batcher_config=batcher_config, service=service)
 
-    def decorate(f: HandlerFunc) -> DurableHandler:
+    def decorate(f: HandlerFunc[E, R]) -> DurableHandler[E, R]:
         return DurableHandler(f, batcher_config=batcher_config, service=service)
 
     return decorate

@@ -110,7 +110,7 @@ def _check_name(option: str, name: str | None) -> None:
         )
 
 
-def load_handler(target: str) -> tuple[DurableHandler, str]:
+def load_handler(target: str) -> tuple[DurableHandler[Any, Any], str]:
     """Import ``path/to/file.py:name`` and return the durable handler and a function name."""
     handler, function_name = _load(target)
     if not isinstance(handler, DurableHandler):
@@ -174,7 +174,10 @@ def load_functions(specs: list[str]) -> dict[str, Any]:
 
 
 async def _run(
-    handler: DurableHandler, function_name: str, payload: str | None, args: argparse.Namespace
+    handler: DurableHandler[Any, Any],
+    function_name: str,
+    payload: str | None,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     clock: Clock = SkipClock() if args.skip_time else RealClock()
     store: Store = MemoryStore() if args.store == "memory" else SqliteStore(args.store)

@@ -479,14 +479,22 @@ class MapConfig:
         _check_max_concurrency(self.max_concurrency)
 
 
-@dataclass(frozen=True)
-class ParallelBranch:
-    """A parallel branch with a name of its own (shown in the history)."""
+# Covariant: a branch returning Coroutine[..., X] is a branch returning Awaitable[X].
+BranchResult = TypeVar("BranchResult", covariant=True)
 
-    func: Callable[..., Any]
+
+@dataclass(frozen=True)
+class ParallelBranch(Generic[BranchResult]):
+    """A parallel branch with a name of its own (shown in the history).
+
+    Generic in what its function returns (an awaitable for an ``async def``), so
+    ``ctx.parallel`` knows the type of each branch's result.
+    """
+
+    func: Callable[..., BranchResult]
     name: str | None = None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> BranchResult:
         """Call the branch's function."""
         return self.func(*args, **kwargs)
 

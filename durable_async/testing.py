@@ -97,7 +97,7 @@ class DurableTestRunner:
 
     def __init__(
         self,
-        handler: DurableHandler,
+        handler: DurableHandler[Any, Any],
         *,
         skip_time: bool = True,
         store: str | os.PathLike[str] | Store = "memory",
@@ -125,7 +125,7 @@ class DurableTestRunner:
         finally:
             await self._store.close()
 
-    def register_durable_function(self, name: str, handler: DurableHandler) -> None:
+    def register_durable_function(self, name: str, handler: DurableHandler[Any, Any]) -> None:
         """Make ``handler`` invocable as ``name`` on this runner's service."""
 
         async def invoke(event: dict[str, Any]) -> dict[str, Any]:

@@ -302,8 +302,9 @@ def ref_empty_name_handler(event: Any, ctx: RefContext) -> list[int]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="concurrency.run_parallel turns a branch named '' into parallel-branch-{i}; the "
-    "reference keeps an explicitly empty name (executor.get_iteration_name)",
+    reason="on purpose: Lambda's model refuses an empty operation Name (OperationName, min 1), "
+    "so a branch named '' is recorded as parallel-branch-{i}; the reference keeps '' "
+    "(executor.get_iteration_name), which only its emulator accepts",
 )
 async def test_explicitly_empty_branch_name_is_kept_as_the_reference_keeps_it() -> None:
     """A branch named "" is recorded with the empty name, as the reference records it."""

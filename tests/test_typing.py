@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SAMPLE = Path(__file__).with_name("typing_sample.py")
 ERRORS = Path(__file__).with_name("typing_errors.py")
-PENDING = Path(__file__).with_name("typing_pending.py")
+GENERIC = Path(__file__).with_name("typing_generic.py")
 
 _MYPY = [sys.executable, "-m", "mypy", "--strict", "--show-error-codes", "--no-error-summary"]
 _MARK = re.compile(r"#\s*E:\s*([a-z-]+)")
@@ -61,12 +59,7 @@ def test_misused_decorators_and_operations_are_mypy_errors() -> None:
     assert reported_errors(completed.stdout) == expected, completed.stdout + completed.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ParallelBranch is not generic, invoke ignores InvokeConfig's result type and "
-    "DurableHandler is not generic yet (issue 7, item 4)",
-)
 def test_branch_invoke_and_handler_types_survive() -> None:
     """mypy --strict infers ParallelBranch, parallel, invoke and DurableHandler types exactly."""
-    completed = mypy(PENDING)
+    completed = mypy(GENERIC)
     assert completed.returncode == 0, completed.stdout + completed.stderr

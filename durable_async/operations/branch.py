@@ -19,7 +19,7 @@ BranchBody = Callable[Concatenate[DurableContext, P], T]
 
 def durable_parallel_branch(
     name: str | None = None,
-) -> Callable[[BranchBody[P, T]], Callable[P, ParallelBranch]]:
+) -> Callable[[BranchBody[P, T]], Callable[P, ParallelBranch[T]]]:
     """Return a decorator turning ``func(ctx, *args, **kwargs)`` into a factory of branches.
 
     ``ctx.parallel([fetch_user(user_id)])`` then runs ``fetch_user(branch_ctx, user_id)`` in a
@@ -34,10 +34,10 @@ def durable_parallel_branch(
     if name is not None and not isinstance(name, str):
         raise TypeError(f"A parallel branch's name must be a str or None, not {name!r}.")
 
-    def decorate(func: BranchBody[P, T]) -> Callable[P, ParallelBranch]:
+    def decorate(func: BranchBody[P, T]) -> Callable[P, ParallelBranch[T]]:
         bind = bind_after_one(func)
 
-        def factory(*args: P.args, **kwargs: P.kwargs) -> ParallelBranch:
+        def factory(*args: P.args, **kwargs: P.kwargs) -> ParallelBranch[T]:
             return ParallelBranch(bind(*args, **kwargs), name)
 
         return named_like(factory, func)

@@ -126,7 +126,7 @@ async def run_map(
 async def run_parallel(
     ctx: DurableContext,
     op_id: str,
-    functions: Sequence[BranchFunc | ParallelBranch],
+    functions: Sequence[BranchFunc | ParallelBranch[Any]],
     name: str | None,
     config: ParallelConfig,
 ) -> BatchResult[Any]:

@@ -1,10 +1,8 @@
-"""Types issue 7 asks for that need changes outside the decorators (see test_typing.py).
+"""Generic types that mypy --strict must infer exactly (see test_typing.py).
 
-mypy --strict must accept this file once ``ParallelBranch`` is generic in its function's result
-(config.py), ``ctx.parallel`` and ``ctx.invoke`` carry it through (_context.py) and
-``DurableHandler`` is generic over the handler's event and result (_execution.py). Until then
-the test that checks it is a strict xfail, so it fails loudly the day the types arrive: move
-these lines into typing_sample.py then.
+``ParallelBranch`` is generic in its function's result, ``ctx.parallel`` and ``ctx.invoke``
+carry it and ``InvokeConfig``'s result type through, and ``DurableHandler`` is generic over the
+handler's event and result.
 """
 
 from __future__ import annotations
@@ -19,8 +17,8 @@ from durable_async import (
     InvokeConfig,
     ParallelBranch,
     durable_execution,
+    durable_parallel_branch,
 )
-from durable_async.operations.branch import durable_parallel_branch
 
 
 @durable_parallel_branch(name="user")
