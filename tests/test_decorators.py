@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any, cast
 
@@ -24,7 +23,6 @@ from aws_durable_execution_sdk_python.context import (
     durable_parallel_branch as ref_durable_parallel_branch,
 )
 from aws_durable_execution_sdk_python.retries import RetryPresets as RefRetryPresets
-from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from durable_async import (
     DurableContext,
@@ -41,40 +39,7 @@ from durable_async import (
 from durable_async.exceptions import CallbackError
 from durable_async.operations.branch import durable_parallel_branch
 from durable_async.testing import DurableTestResult, DurableTestRunner, ExecutionStatus
-
-History = list[tuple[Any, ...]]
-
-
-def ours(result: DurableTestResult) -> History:
-    """The history as (id, parent, type, subtype, name, status), without the EXECUTION record."""
-    return sorted(
-        (op.id, op.parent_id, op.type.value, op.sub_type, op.name, op.status.value)
-        for op in result.operations
-        if op.type.value != "EXECUTION"
-    )
-
-
-def run_reference(handler: Any, event: Any) -> tuple[Any, History]:
-    """Run a reference handler in-process; return its result and its history."""
-    runner = DurableFunctionTestRunner(handler)
-    try:
-        result = runner.run(input=json.dumps(event), execution_timeout=60)
-    finally:
-        runner.close()  # type: ignore[no-untyped-call]
-        runner._scheduler._loop.close()  # the reference runner leaves its loop open
-    assert result.status.value == "SUCCEEDED", result.error
-    history = sorted(
-        (
-            op.operation_id,
-            op.parent_id,
-            op.operation_type.value,
-            getattr(op.sub_type, "value", op.sub_type),
-            op.name,
-            op.status.value,
-        )
-        for op in result.get_all_operations()
-    )
-    return json.loads(result.result or "null"), history
+from tests.side_by_side import our_history, run_reference
 
 
 async def run(handler: Any, event: Any) -> DurableTestResult:
@@ -190,11 +155,13 @@ def reference_program() -> Any:
 
 async def test_decorated_program_result_and_history_equal_the_reference() -> None:
     """Every decorator names, nests and binds exactly as the reference's do, result included."""
-    expected_result, expected_history = run_reference(reference_program(), {"n": 3})
+    expected_outcome, expected_history = run_reference(reference_program(), {"n": 3})
+    assert expected_outcome[0] == "SUCCEEDED", expected_outcome
+    expected_result = expected_outcome[1]
     result = await run(handler, {"n": 3})
     assert result.status is ExecutionStatus.SUCCEEDED, result.error
     assert result.result == expected_result
-    assert ours(result) == expected_history
+    assert our_history(result) == expected_history
 
 
 def test_names_come_from_the_decorated_function() -> None:
@@ -310,4 +277,4 @@ async def test_explicitly_empty_branch_name_is_kept_as_the_reference_keeps_it() 
     """A branch named "" is recorded with the empty name, as the reference records it."""
     _, expected_history = run_reference(ref_empty_name_handler, {})
     result = await run(empty_name_handler, {})
-    assert ours(result) == expected_history
+    assert our_history(result) == expected_history

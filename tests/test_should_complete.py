@@ -18,7 +18,6 @@ from aws_durable_execution_sdk_python import config as ref_config
 from aws_durable_execution_sdk_python import durable_execution as ref_durable_execution
 from aws_durable_execution_sdk_python import exceptions as ref_exceptions
 from aws_durable_execution_sdk_python.concurrency import models as ref_models
-from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from durable_async import DurableContext, durable_execution
 from durable_async.concurrency.models import (
@@ -45,12 +44,12 @@ from durable_async.config import (
 from durable_async.exceptions import ChildContextError, ValidationError
 from durable_async.retries import RetryPresets
 from durable_async.testing import DurableTestResult, DurableTestRunner, ExecutionStatus
+from tests.side_by_side import our_history, run_reference
 
 # A rule reads a status (ours or the reference's: same attributes) and answers "continue",
 # "succeeded" or "failed"; each side turns the answer into its own CompletionDecision.
 Rule = Callable[[Any], str]
 Snapshot = tuple[int, int, int, int, tuple[tuple[int, str | None, str | None], ...]]
-History = list[tuple[Any, ...]]
 NO_RETRY = StepConfig(retry_strategy=RetryPresets.none())
 
 
@@ -153,15 +152,6 @@ def our_outcome(result: DurableTestResult) -> tuple[Any, ...]:
     return result.status.value, result.result, described
 
 
-def our_history(result: DurableTestResult) -> History:
-    """(id, parent, type, subtype, name, status) of each operation but EXECUTION, sorted."""
-    return sorted(
-        (op.id, op.parent_id, op.type.value, op.sub_type, op.name, op.status.value)
-        for op in result.operations
-        if op.type.value != "EXECUTION"
-    )
-
-
 # The reference side: the same handlers written for aws-durable-execution-sdk-python 3.0.0.
 
 
@@ -223,34 +213,6 @@ def ref_handler(kinds: list[str], rule: Rule, seen: list[Snapshot], **options: A
         return {**summary(batch), "after": after > 0}
 
     return handler
-
-
-def run_reference(handler: Any) -> tuple[tuple[Any, ...], History]:
-    """Run a reference handler in-process; return its outcome and its history."""
-    runner = DurableFunctionTestRunner(handler)
-    try:
-        result = runner.run(input="{}", execution_timeout=60)
-    finally:
-        runner.close()  # type: ignore[no-untyped-call]
-        runner._scheduler._loop.close()  # the reference runner leaves its loop open
-    error = result.error
-    outcome = (
-        result.status.value,
-        json.loads(result.result) if result.result else None,
-        error and (str(error.type).rsplit(".", 1)[-1], error.message),
-    )
-    history = sorted(
-        (
-            op.operation_id,
-            op.parent_id,
-            op.operation_type.value,
-            getattr(op.sub_type, "value", op.sub_type),
-            op.name,
-            op.status.value,
-        )
-        for op in result.get_all_operations()
-    )
-    return outcome, history
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from aws_durable_execution_sdk_python import retries as ref_retries
 from aws_durable_execution_sdk_python.config import ChildConfig as RefChildConfig
 from aws_durable_execution_sdk_python.config import Duration as RefDuration
 from aws_durable_execution_sdk_python.config import StepConfig as RefStepConfig
-from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from durable_async import (
     ChildConfig,
@@ -32,9 +30,9 @@ from durable_async.exceptions import (
 )
 from durable_async.retries import RetryDecision, WithRetryConfig, create_retry_strategy, with_retry
 from durable_async.testing import DurableTestResult, DurableTestRunner, ExecutionStatus
+from tests.side_by_side import our_history, run_reference
 
 NO_STEP_RETRY = StepConfig(retry_strategy=RetryPresets.none())
-History = list[tuple[Any, ...]]
 
 
 def strategy(max_attempts: int) -> WithRetryConfig[Any]:
@@ -82,18 +80,6 @@ async def run(handler: Any, event: Any = None) -> DurableTestResult:
         return await runner.run(input=event, timeout=30)
 
 
-def ours(result: DurableTestResult) -> History:
-    """The history as (id, parent, type, subtype, name, status) in id order, as the reference's.
-
-    The reference runner leaves out the EXECUTION operation, so this does too.
-    """
-    return sorted(
-        (op.id, op.parent_id, op.type.value, op.sub_type, op.name, op.status.value)
-        for op in result.operations
-        if op.type.value != "EXECUTION"
-    )
-
-
 # The reference side: the same handlers written for aws-durable-execution-sdk-python 3.0.0.
 
 
@@ -130,34 +116,6 @@ def ref_handler(fail_until: int, **config: Any) -> Any:
         return value
 
     return handler
-
-
-def run_reference(handler: Any, event: Any) -> tuple[Any, History]:
-    """Run a reference handler in-process; return its outcome and its history."""
-    runner = DurableFunctionTestRunner(handler)
-    try:
-        result = runner.run(input=json.dumps(event), execution_timeout=60)
-    finally:
-        runner.close()  # type: ignore[no-untyped-call]
-        runner._scheduler._loop.close()  # the reference runner leaves its loop open
-    error = result.error
-    outcome = (
-        result.status.value,
-        json.loads(result.result) if result.result else None,
-        error and (str(error.type).rsplit(".", 1)[-1], error.message),
-    )
-    history = sorted(
-        (
-            op.operation_id,
-            op.parent_id,
-            op.operation_type.value,
-            getattr(op.sub_type, "value", op.sub_type),
-            op.name,
-            op.status.value,
-        )
-        for op in result.get_all_operations()
-    )
-    return outcome, history
 
 
 @pytest.fixture(autouse=True)
@@ -493,4 +451,4 @@ async def test_history_and_outcome_equal_the_reference(
         error and (str(error.error_type).rsplit(".", 1)[-1], error.error_message),
     )
     assert outcome == expected_outcome
-    assert ours(result) == expected_history
+    assert our_history(result) == expected_history
