@@ -19,6 +19,7 @@
         │   └── NonDeterministicExecutionError
         └── InvocationError             fails the invocation; the service retries it
             ├── CheckpointError         a checkpoint call failed (see ``retryable``)
+            ├── RetryableSerDesError    a SerDes failed transiently (a timed-out upload)
             └── StepInterruptedError
 
 Control flow is not an error: these derive from ``BaseException``, as in the reference SDK, so
@@ -45,6 +46,7 @@ __all__ = [
     "InvokeError",
     "NonDeterministicExecutionError",
     "OrphanedChildException",
+    "RetryableSerDesError",
     "SerDesError",
     "StepError",
     "StepInterruptedError",
@@ -173,6 +175,14 @@ class CheckpointError(InvocationError):
 
 def _rebuild_checkpoint_error(message: str, retryable: bool, code: str | None) -> CheckpointError:
     return CheckpointError(message, retryable=retryable, code=code)
+
+
+class RetryableSerDesError(InvocationError):
+    """A SerDes failed transiently: fail this invocation so the service retries it.
+
+    Raise it from a SerDes whose failure may pass (an offloading SerDes whose upload timed
+    out); raise SerDesError for a failure that would recur.
+    """
 
 
 class StepInterruptedError(InvocationError):

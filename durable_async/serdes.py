@@ -33,21 +33,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar, cast
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from durable_async.exceptions import SerDesError
+from durable_async.exceptions import DurableExecutionsError, RetryableSerDesError, SerDesError
 
 __all__ = [
     "DEFAULT_JSON_SERDES",
     "EXTENDED_TYPES_SERDES",
     "PASS_THROUGH_SERDES",
+    "TYPE_CODEC",
     "BatchResultLike",
+    "BytesCodec",
+    "Codec",
+    "ContainerCodec",
+    "DateTimeCodec",
+    "DecimalCodec",
+    "EncodedValue",
     "ExtendedTypeSerDes",
     "ExtendedTypesSerDes",
     "JsonSerDes",
     "PassThroughSerDes",
+    "PrimitiveCodec",
     "SerDes",
     "SerDesContext",
+    "TypeCodec",
+    "TypeTag",
+    "UuidCodec",
     "deserialize",
     "serialize",
 ]
@@ -138,35 +150,147 @@ class PassThroughSerDes(SerDes[T]):
 
 
 # Envelope tags, identical to the reference SDK's TypeTag values.
-_NONE, _STR, _INT, _FLOAT, _BOOL = "n", "s", "i", "f", "b"
-_BYTES, _UUID, _DECIMAL, _DATETIME, _DATE = "B", "u", "d", "dt", "D"
-_TUPLE, _LIST, _DICT, _BATCH_RESULT = "t", "l", "m", "br"
+class TypeTag(StrEnum):
+    """The tag of a ``{"t": <tag>, "v": <value>}`` envelope, as the reference writes it."""
+
+    NONE = "n"
+    STR = "s"
+    INT = "i"
+    FLOAT = "f"
+    BOOL = "b"
+    BYTES = "B"
+    UUID = "u"
+    DECIMAL = "d"
+    DATETIME = "dt"
+    DATE = "D"
+    TUPLE = "t"
+    LIST = "l"
+    DICT = "m"
+    BATCH_RESULT = "br"
 
 
-def _envelope(tag: str, value: object) -> dict[str, object]:
-    return {TYPE_TOKEN: tag, VALUE_TOKEN: value}
+@dataclass(frozen=True)
+class EncodedValue:
+    """A value encoded under its type tag; containers hold nested EncodedValues."""
+
+    tag: TypeTag
+    value: Any
 
 
-def _encode_primitive(obj: object) -> dict[str, object] | None:
-    # bool before int: bool is a subclass of int.
-    for kind, tag in ((bool, _BOOL), (str, _STR), (int, _INT), (float, _FLOAT)):
-        if isinstance(obj, kind):
-            return _envelope(tag, obj)
-    return _envelope(_NONE, None) if obj is None else None
+class _CodecError(SerDesError):
+    """A codec met a value or envelope it cannot handle; serialize() adds the operation."""
 
 
-def _encode_scalar(obj: object) -> dict[str, object] | None:
-    if isinstance(obj, bytes | bytearray | memoryview):
-        return _envelope(_BYTES, base64.b64encode(bytes(obj)).decode("ascii"))
-    if isinstance(obj, uuid.UUID):
-        return _envelope(_UUID, str(obj))
-    if isinstance(obj, Decimal):
-        return _envelope(_DECIMAL, str(obj))
-    if isinstance(obj, datetime):
-        return _envelope(_DATETIME, obj.isoformat())
-    if isinstance(obj, date):
-        return _envelope(_DATE, obj.isoformat())
-    return None
+class Codec(Protocol):
+    """Encode values of some types to EncodedValues and decode them back."""
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` under its type tag."""
+        ...
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the value that ``value`` under ``tag`` encodes."""
+        ...
+
+
+def _check_tag(tag: TypeTag, allowed: tuple[TypeTag, ...], codec: object) -> None:
+    if tag not in allowed:
+        raise _CodecError(f"{type(codec).__name__} cannot decode the envelope tag {tag!r}")
+
+
+class PrimitiveCodec(Codec):
+    """None, str, bool, int and float."""
+
+    _TAGS: tuple[tuple[type[Any], TypeTag], ...] = (
+        # bool before int: bool is a subclass of int.
+        (bool, TypeTag.BOOL),
+        (str, TypeTag.STR),
+        (int, TypeTag.INT),
+        (float, TypeTag.FLOAT),
+    )
+    _DECODERS: ClassVar[dict[TypeTag, Callable[[Any], Any]]] = {
+        TypeTag.NONE: lambda value: None,
+        TypeTag.STR: str,
+        TypeTag.BOOL: bool,
+        TypeTag.INT: int,
+        TypeTag.FLOAT: float,
+    }
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` under its primitive tag."""
+        if obj is None:
+            return EncodedValue(TypeTag.NONE, None)
+        for kind, tag in self._TAGS:
+            if isinstance(obj, kind):
+                return EncodedValue(tag, obj)
+        raise _CodecError(f"{type(obj).__name__} values are not a primitive type")
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the primitive ``value`` under ``tag`` encodes."""
+        _check_tag(tag, tuple(self._DECODERS), self)
+        return self._DECODERS[tag](value)
+
+
+class BytesCodec(Codec):
+    """bytes, bytearray and memoryview, as base64 text; they decode to bytes."""
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` as base64 under the bytes tag."""
+        return EncodedValue(TypeTag.BYTES, base64.b64encode(bytes(obj)).decode("ascii"))
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the bytes of the base64 text ``value``."""
+        _check_tag(tag, (TypeTag.BYTES,), self)
+        return base64.b64decode(value.encode("ascii"))
+
+
+class UuidCodec(Codec):
+    """UUIDs, as their canonical text."""
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` as text under the UUID tag."""
+        return EncodedValue(TypeTag.UUID, str(obj))
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the UUID ``value`` spells."""
+        _check_tag(tag, (TypeTag.UUID,), self)
+        return uuid.UUID(value)
+
+
+class DecimalCodec(Codec):
+    """Decimals, as their exact text."""
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` as text under the decimal tag."""
+        return EncodedValue(TypeTag.DECIMAL, str(obj))
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the Decimal ``value`` spells."""
+        _check_tag(tag, (TypeTag.DECIMAL,), self)
+        return Decimal(value)
+
+
+def _decode_datetime(value: str) -> datetime:
+    # Other SDKs write UTC as a "Z" suffix, which fromisoformat rejects before Python 3.11.
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+
+
+class DateTimeCodec(Codec):
+    """datetimes and dates, in ISO 8601."""
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` in ISO 8601 under the datetime or date tag."""
+        # datetime before date: datetime is a subclass of date.
+        if isinstance(obj, datetime):
+            return EncodedValue(TypeTag.DATETIME, obj.isoformat())
+        if isinstance(obj, date):
+            return EncodedValue(TypeTag.DATE, obj.isoformat())
+        raise _CodecError(f"{type(obj).__name__} values are not a date or datetime")
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the datetime or date ``value`` spells."""
+        _check_tag(tag, (TypeTag.DATETIME, TypeTag.DATE), self)
+        return _decode_datetime(value) if tag == TypeTag.DATETIME else date.fromisoformat(value)
 
 
 class BatchResultLike(Protocol):
@@ -182,106 +306,174 @@ class BatchResultLike(Protocol):
         ...
 
 
+def _expect(value: object, kind: type[Any], tag: TypeTag) -> None:
+    if not isinstance(value, kind):
+        raise _CodecError(
+            f"the envelope tag {tag.value!r} needs a {kind.__name__} value, "
+            f"got {type(value).__name__}"
+        )
+
+
+class ContainerCodec(Codec):
+    """Lists, tuples, dicts with str keys and batch results, encoding items through a dispatcher.
+
+    ``batch_result_type`` (a class with ``to_dict()`` and a ``from_dict(dict)`` classmethod) is
+    written and read under the ``"br"`` tag; without it a ``"br"`` envelope decodes to its dict.
+    """
+
+    def __init__(self, batch_result_type: type[BatchResultLike] | None = None) -> None:
+        self._dispatcher: Codec | None = None
+        self._batch_result_type = batch_result_type
+
+    def set_dispatcher(self, dispatcher: Codec) -> None:
+        """Encode and decode nested items with ``dispatcher`` (the TypeCodec owning this)."""
+        self._dispatcher = dispatcher
+
+    @property
+    def dispatcher(self) -> Codec:
+        """The codec nested items go through."""
+        if self._dispatcher is None:
+            raise DurableExecutionsError(
+                "This ContainerCodec has no dispatcher. Call set_dispatcher() with a TypeCodec "
+                "first, or use TypeCodec, which links its own."
+            )
+        return self._dispatcher
+
+    def is_batch_result(self, obj: object) -> bool:
+        """Return True when ``obj`` is an instance of the configured batch result type."""
+        return self._batch_result_type is not None and isinstance(obj, self._batch_result_type)
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` under its container tag with every item encoded."""
+        if self.is_batch_result(obj):
+            return EncodedValue(TypeTag.BATCH_RESULT, self._encode_items(obj.to_dict()))
+        if isinstance(obj, list | tuple):
+            tag = TypeTag.LIST if isinstance(obj, list) else TypeTag.TUPLE
+            return EncodedValue(tag, [self.dispatcher.encode(item) for item in obj])
+        if isinstance(obj, dict):
+            return EncodedValue(TypeTag.DICT, self._encode_items(obj))
+        raise _CodecError(f"{type(obj).__name__} values are not a supported container")
+
+    def _encode_items(self, obj: dict[Any, Any]) -> dict[Any, EncodedValue]:
+        if any(isinstance(key, tuple) for key in obj):
+            raise _CodecError("dict keys must not be tuples")
+        return {key: self.dispatcher.encode(value) for key, value in obj.items()}
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the container ``value`` under ``tag`` encodes, items decoded."""
+        _check_tag(tag, _CONTAINER_TAGS, self)
+        if tag in (TypeTag.LIST, TypeTag.TUPLE):
+            _expect(value, list, tag)
+            items = [self._decode_nested(item) for item in value]
+            return tuple(items) if tag == TypeTag.TUPLE else items
+        _expect(value, dict, tag)
+        by_key = {key: self._decode_nested(item) for key, item in value.items()}
+        if tag == TypeTag.BATCH_RESULT and self._batch_result_type is not None:
+            return self._batch_result_type.from_dict(by_key)
+        return by_key
+
+    def _decode_nested(self, obj: object) -> Any:
+        # Like the reference, a nested value without an envelope is taken as it is.
+        if isinstance(obj, EncodedValue):
+            return self.dispatcher.decode(obj.tag, obj.value)
+        if _is_envelope(obj):
+            envelope = cast(dict[str, Any], obj)
+            return self.dispatcher.decode(_tag(envelope[TYPE_TOKEN]), envelope[VALUE_TOKEN])
+        return obj
+
+
+_CONTAINER_TAGS = (TypeTag.LIST, TypeTag.TUPLE, TypeTag.DICT, TypeTag.BATCH_RESULT)
+
+
 def _is_envelope(obj: object) -> bool:
     return isinstance(obj, dict) and TYPE_TOKEN in obj and VALUE_TOKEN in obj
 
 
-def _decode_datetime(value: str) -> datetime:
-    # Other SDKs write UTC as a "Z" suffix, which fromisoformat rejects before Python 3.11.
-    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+def _tag(raw: object) -> TypeTag:
+    try:
+        return TypeTag(cast(str, raw))
+    except ValueError:
+        raise _CodecError(f"unknown envelope tag {raw!r}") from None
 
 
-_SCALAR_DECODERS: dict[str, Callable[[Any], object]] = {
-    _NONE: lambda value: None,
-    _STR: str,
-    _INT: int,
-    _FLOAT: float,
-    _BOOL: bool,
-    _BYTES: lambda value: base64.b64decode(value.encode("ascii")),
-    _UUID: uuid.UUID,
-    _DECIMAL: Decimal,
-    _DATETIME: _decode_datetime,
-    _DATE: date.fromisoformat,
-}
+class TypeCodec(Codec):
+    """The dispatcher: hands each value or tag to the codec for its type."""
 
+    def __init__(self, batch_result_type: type[BatchResultLike] | None = None) -> None:
+        self.primitive_codec = PrimitiveCodec()
+        self.bytes_codec = BytesCodec()
+        self.uuid_codec = UuidCodec()
+        self.decimal_codec = DecimalCodec()
+        self.datetime_codec = DateTimeCodec()
+        self.container_codec = ContainerCodec(batch_result_type)
+        self.container_codec.set_dispatcher(self)
 
-def _expect(value: object, kind: type[Any], tag: str) -> None:
-    if not isinstance(value, kind):
-        raise ValueError(
-            f"envelope tag {tag!r} needs a {kind.__name__} value, got {type(value).__name__}"
+    def _codec_for(self, obj: object) -> Codec:
+        if obj is None or isinstance(obj, str | int | float):  # bool is an int
+            return self.primitive_codec
+        kinds: tuple[tuple[type[Any] | tuple[type[Any], ...], Codec], ...] = (
+            ((bytes, bytearray, memoryview), self.bytes_codec),
+            (uuid.UUID, self.uuid_codec),
+            (Decimal, self.decimal_codec),
+            (date, self.datetime_codec),  # datetime is a date
+            ((list, tuple, dict), self.container_codec),
         )
+        for kind, codec in kinds:
+            if isinstance(obj, kind):
+                return codec
+        if self.container_codec.is_batch_result(obj):
+            return self.container_codec
+        raise _CodecError(f"{type(obj).__name__} values are not supported")
+
+    def encode(self, obj: Any) -> EncodedValue:
+        """Return ``obj`` encoded by the codec for its type."""
+        return self._codec_for(obj).encode(obj)
+
+    def decode(self, tag: TypeTag, value: Any) -> Any:
+        """Return the value ``value`` under ``tag`` encodes, by the codec for that tag."""
+        return self._codec_for_tag(_tag(tag)).decode(_tag(tag), value)
+
+    def _codec_for_tag(self, tag: TypeTag) -> Codec:
+        if tag in _CONTAINER_TAGS:
+            return self.container_codec
+        by_tag: dict[TypeTag, Codec] = {
+            TypeTag.BYTES: self.bytes_codec,
+            TypeTag.UUID: self.uuid_codec,
+            TypeTag.DECIMAL: self.decimal_codec,
+            TypeTag.DATETIME: self.datetime_codec,
+            TypeTag.DATE: self.datetime_codec,
+        }
+        return by_tag.get(tag, self.primitive_codec)
 
 
-class _Codec:
-    """Encode values to tagged envelopes and back, recursively."""
+TYPE_CODEC = TypeCodec()
 
-    def __init__(self, batch_result_type: type[BatchResultLike] | None) -> None:
-        self._batch_result_type = batch_result_type
 
-    def encode(self, obj: object) -> dict[str, object]:
-        encoded = _encode_primitive(obj)
-        if encoded is None:
-            encoded = _encode_scalar(obj)
-        if encoded is not None:
-            return encoded
-        if isinstance(obj, list):
-            return _envelope(_LIST, [self.encode(item) for item in obj])
-        if isinstance(obj, tuple):
-            return _envelope(_TUPLE, [self.encode(item) for item in obj])
-        if isinstance(obj, dict):
-            return _envelope(_DICT, self._encode_items(obj))
-        if self._batch_result_type is not None and isinstance(obj, self._batch_result_type):
-            return _envelope(_BATCH_RESULT, self._encode_items(obj.to_dict()))
-        raise TypeError(f"{type(obj).__name__} values are not supported")
-
-    def _encode_items(self, obj: dict[Any, Any]) -> dict[Any, object]:
-        if any(isinstance(key, tuple) for key in obj):
-            raise TypeError("dict keys must not be tuples")
-        return {key: self.encode(value) for key, value in obj.items()}
-
-    def decode(self, tag: object, value: Any) -> object:
-        if isinstance(tag, str) and tag in _SCALAR_DECODERS:
-            return _SCALAR_DECODERS[tag](value)
-        if tag in (_LIST, _TUPLE):
-            _expect(value, list, tag)
-            items = [self._decode_nested(item) for item in value]
-            return tuple(items) if tag == _TUPLE else items
-        if tag in (_DICT, _BATCH_RESULT):
-            _expect(value, dict, tag)
-            items_by_key = {key: self._decode_nested(item) for key, item in value.items()}
-            return (
-                self._rebuild_batch_result(items_by_key) if tag == _BATCH_RESULT else items_by_key
-            )
-        raise ValueError(f"unknown envelope tag {tag!r}")
-
-    def _decode_nested(self, obj: object) -> object:
-        # Like the reference, a nested value without an envelope is taken as it is.
-        if _is_envelope(obj):
-            envelope = cast(dict[str, Any], obj)
-            return self.decode(envelope[TYPE_TOKEN], envelope[VALUE_TOKEN])
-        return obj
-
-    def _rebuild_batch_result(self, data: dict[str, object]) -> object:
-        # Without a batch result type the dict form is returned for the caller to rebuild.
-        if self._batch_result_type is None:
-            return data
-        return self._batch_result_type.from_dict(data)
+def _to_json(obj: object) -> object:
+    """Return ``obj`` with every EncodedValue written as a ``{"t": ..., "v": ...}`` dict."""
+    if isinstance(obj, EncodedValue):
+        return {TYPE_TOKEN: str(obj.tag), VALUE_TOKEN: _to_json(obj.value)}
+    if isinstance(obj, list):
+        return [_to_json(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: _to_json(value) for key, value in obj.items()}
+    return obj
 
 
 class ExtendedTypesSerDes(SerDes[T]):
     """JSON with type-tagged envelopes, interchangeable with the reference's extended SerDes.
 
-    ``batch_result_type`` (a class with ``to_dict()`` and a ``from_dict(dict)`` classmethod)
-    is written and read under the reference's ``"br"`` tag; without it a ``"br"`` envelope
-    reads back as its dict form.
+    The envelopes are TypeCodec's. ``batch_result_type`` (a class with ``to_dict()`` and a
+    ``from_dict(dict)`` classmethod) is written and read under the reference's ``"br"`` tag;
+    without it a ``"br"`` envelope reads back as its dict form.
     """
 
     def __init__(self, batch_result_type: type[BatchResultLike] | None = None) -> None:
-        self._codec = _Codec(batch_result_type)
+        self._codec = TYPE_CODEC if batch_result_type is None else TypeCodec(batch_result_type)
 
     def serialize(self, value: T, serdes_context: SerDesContext | None = None) -> str:
         """Return ``value`` as plain JSON when primitive, else as a tagged envelope."""
-        payload = value if SerDes.is_primitive(value) else self._codec.encode(value)
+        payload = value if SerDes.is_primitive(value) else _to_json(self._codec.encode(value))
         return _dumps(payload, _COMPACT_ENCODER)
 
     def deserialize(self, data: str, serdes_context: SerDesContext | None = None) -> T:
@@ -290,8 +482,8 @@ class ExtendedTypesSerDes(SerDes[T]):
         if SerDes.is_primitive(obj):
             return cast(T, obj)
         if not _is_envelope(obj):
-            raise ValueError('the text is neither plain JSON nor a {"t": ..., "v": ...} envelope')
-        return cast(T, self._codec.decode(obj[TYPE_TOKEN], obj[VALUE_TOKEN]))
+            raise _CodecError('the text is neither plain JSON nor a {"t": ..., "v": ...} envelope')
+        return cast(T, self._codec.decode(_tag(obj[TYPE_TOKEN]), obj[VALUE_TOKEN]))
 
 
 ExtendedTypeSerDes = ExtendedTypesSerDes
@@ -323,7 +515,9 @@ def serialize(
     active: SerDes[Any] = serdes if serdes is not None else DEFAULT_JSON_SERDES
     try:
         text = active.serialize(value, SerDesContext(operation_id, durable_execution_arn))
-    except SerDesError:
+    except _CodecError as exc:
+        raise _unsupported(value, label or operation_id, active, exc) from exc
+    except (RetryableSerDesError, SerDesError):
         raise
     except _NotJsonError as exc:
         raise SerDesError(
@@ -332,15 +526,19 @@ def serialize(
             "or a Decimal under ExtendedTypesSerDes)."
         ) from exc
     except Exception as exc:
-        raise SerDesError(
-            f"Could not serialize {_what(value, label or operation_id, active)}: {exc}. "
-            "Return a value that SerDes supports, or pass a SerDes that does (for example "
-            "ExtendedTypesSerDes or your own) as the serdes of the operation's config."
-        ) from exc
+        raise _unsupported(value, label or operation_id, active, exc) from exc
     # JSON from json.dumps is ASCII; only other text needs the closer look.
     if text is not None and not (isinstance(text, str) and text.isascii()):
         _check_text(text, _what(value, label or operation_id, active))
     return text
+
+
+def _unsupported(value: object, operation: str, serdes: SerDes[Any], exc: Exception) -> SerDesError:
+    return SerDesError(
+        f"Could not serialize {_what(value, operation, serdes)}: {exc}. "
+        "Return a value that SerDes supports, or pass a SerDes that does (for example "
+        "ExtendedTypesSerDes or your own) as the serdes of the operation's config."
+    )
 
 
 def _what(value: object, operation: str, serdes: SerDes[Any]) -> str:
@@ -383,12 +581,17 @@ def deserialize(
     active: SerDes[Any] = serdes if serdes is not None else DEFAULT_JSON_SERDES
     try:
         return cast(T, active.deserialize(data, SerDesContext(operation_id, durable_execution_arn)))
-    except SerDesError:
+    except _CodecError as exc:
+        raise _unreadable(data, label or operation_id, active, exc) from exc
+    except (RetryableSerDesError, SerDesError):
         raise
     except Exception as exc:
-        operation = label or operation_id
-        raise SerDesError(
-            f"Could not deserialize the checkpointed payload of operation {operation} "
-            f"({len(data)} characters) with {_describe(active)}: {exc}. Pass the same SerDes "
-            f"that wrote it as the serdes of the operation's config."
-        ) from exc
+        raise _unreadable(data, label or operation_id, active, exc) from exc
+
+
+def _unreadable(data: str, operation: str, serdes: SerDes[Any], exc: Exception) -> SerDesError:
+    return SerDesError(
+        f"Could not deserialize the checkpointed payload of operation {operation} "
+        f"({len(data)} characters) with {_describe(serdes)}: {exc}. Pass the same SerDes "
+        "that wrote it as the serdes of the operation's config."
+    )
