@@ -1,4 +1,4 @@
-"""SerDes: JSON and extended-type payloads, interchangeable with the reference SDK's."""
+"""SerDes and codecs: JSON and extended-type payloads, interchangeable with the reference's."""
 
 from __future__ import annotations
 
@@ -21,17 +21,33 @@ from aws_durable_execution_sdk_python.config import (
 )
 from aws_durable_execution_sdk_python.exceptions import SerDesError as RefSerDesError
 
-from durable_async.exceptions import SerDesError
+from durable_async.exceptions import (
+    DurableExecutionsError,
+    InvocationError,
+    RetryableSerDesError,
+    SerDesError,
+)
 from durable_async.serdes import (
     DEFAULT_JSON_SERDES,
     EXTENDED_TYPES_SERDES,
     PASS_THROUGH_SERDES,
+    TYPE_CODEC,
+    BytesCodec,
+    Codec,
+    ContainerCodec,
+    DateTimeCodec,
+    DecimalCodec,
+    EncodedValue,
     ExtendedTypeSerDes,
     ExtendedTypesSerDes,
     JsonSerDes,
     PassThroughSerDes,
+    PrimitiveCodec,
     SerDes,
     SerDesContext,
+    TypeCodec,
+    TypeTag,
+    UuidCodec,
     deserialize,
     serialize,
 )
@@ -429,3 +445,97 @@ def test_deserialize_failure_names_the_label_when_given() -> None:
     """deserialize names the operation by its label when the caller passes one."""
     with pytest.raises(SerDesError, match="operation totals "):
         deserialize(None, "{bad", "op-1", ARN, label="totals")
+
+
+def as_json(encoded: Any) -> Any:
+    """An EncodedValue tree (ours or the reference's) as the JSON it is written as."""
+    if hasattr(encoded, "tag") and hasattr(encoded, "value"):
+        return {"t": str(encoded.tag), "v": as_json(encoded.value)}
+    if isinstance(encoded, list):
+        return [as_json(item) for item in encoded]
+    if isinstance(encoded, dict):
+        return {key: as_json(value) for key, value in encoded.items()}
+    return encoded
+
+
+@pytest.mark.parametrize("value", [*PLAIN_JSON_VALUES, *EXTENDED_VALUES])
+def test_type_codec_encodes_value_for_value_like_the_reference(value: Any) -> None:
+    """TYPE_CODEC encodes each value to the same tags and values as the reference's TYPE_CODEC."""
+    assert as_json(TYPE_CODEC.encode(value)) == as_json(ref.TYPE_CODEC.encode(value))
+
+
+@pytest.mark.parametrize("value", [*PLAIN_JSON_VALUES, *EXTENDED_VALUES])
+def test_type_codecs_decode_each_others_encodings(value: Any) -> None:
+    """Each SDK's TYPE_CODEC decodes the other's encoding to an equal value of the same type."""
+    mine, theirs = as_json(TYPE_CODEC.encode(value)), as_json(ref.TYPE_CODEC.encode(value))
+    from_theirs = TYPE_CODEC.decode(TypeTag(theirs["t"]), theirs["v"])
+    from_mine = ref.TYPE_CODEC.decode(ref.TypeTag(mine["t"]), mine["v"])
+    assert from_theirs == from_mine == value
+    assert type(from_theirs) is type(from_mine) is type(value)
+
+
+CODECS = [
+    pytest.param(PrimitiveCodec(), ref.PrimitiveCodec(), "héllo", id="primitive"),
+    pytest.param(BytesCodec(), ref.BytesCodec(), bytearray(b"\x01\x02"), id="bytes"),
+    pytest.param(UuidCodec(), ref.UuidCodec(), uuid.UUID(int=9), id="uuid"),
+    pytest.param(DecimalCodec(), ref.DecimalCodec(), Decimal("1.10"), id="decimal"),
+    pytest.param(DateTimeCodec(), ref.DateTimeCodec(), date(2024, 3, 1), id="date"),
+]
+
+
+@pytest.mark.parametrize(("codec", "reference", "value"), CODECS)
+def test_each_codec_matches_the_reference_codec(codec: Codec, reference: Any, value: Any) -> None:
+    """Each single-type codec writes the reference's EncodedValue and reads it back."""
+    encoded = codec.encode(value)
+    assert isinstance(encoded, EncodedValue)
+    assert as_json(encoded) == as_json(reference.encode(value))
+    assert codec.decode(encoded.tag, encoded.value) == reference.decode(
+        ref.TypeTag(encoded.tag), encoded.value
+    )
+
+
+def test_type_tags_are_the_references() -> None:
+    """TypeTag has the reference's members with the reference's values."""
+    assert {t.name: t.value for t in TypeTag} == {t.name: t.value for t in ref.TypeTag}
+
+
+def test_container_codec_decodes_in_memory_encoded_values() -> None:
+    """Nested EncodedValues decode like their JSON form, as in the reference."""
+    nested = EncodedValue(TypeTag.LIST, [EncodedValue(TypeTag.UUID, str(uuid.UUID(int=3)))])
+    assert TYPE_CODEC.decode(TypeTag.TUPLE, [nested]) == ([uuid.UUID(int=3)],)
+
+
+def test_a_container_codec_without_dispatcher_says_to_link_one() -> None:
+    """A bare ContainerCodec refuses to encode items until set_dispatcher is called."""
+    codec = ContainerCodec()
+    with pytest.raises(DurableExecutionsError, match="Call set_dispatcher"):
+        codec.encode([1])
+    codec.set_dispatcher(TypeCodec())
+    assert codec.encode([1]) == EncodedValue(TypeTag.LIST, [EncodedValue(TypeTag.INT, 1)])
+
+
+@pytest.mark.parametrize(
+    ("codec", "tag"),
+    [
+        pytest.param(UuidCodec(), TypeTag.BYTES, id="uuid-given-bytes"),
+        pytest.param(PrimitiveCodec(), TypeTag.LIST, id="primitive-given-list"),
+        pytest.param(TYPE_CODEC, "zz", id="unknown-tag"),
+    ],
+)
+def test_codecs_refuse_tags_they_do_not_own_with_serdes_error(codec: Codec, tag: Any) -> None:
+    """A codec given a tag it does not own raises SerDesError, as the reference's do."""
+    with pytest.raises(SerDesError, match="tag"):
+        codec.decode(tag, "x")
+
+
+def test_retryable_serdes_error_passes_through_unchanged() -> None:
+    """A RetryableSerDesError from a SerDes is not wrapped, so the invocation fails and retries."""
+    error = RetryableSerDesError("the upload timed out")
+    for call in (
+        lambda: serialize(_FailingSerDes(error), 1, "op-1", ARN),
+        lambda: deserialize(_FailingSerDes(error), "1", "op-1", ARN),
+    ):
+        with pytest.raises(RetryableSerDesError) as caught:
+            call()
+        assert caught.value is error
+    assert isinstance(error, InvocationError)
