@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from durable_async._activity import Activity
 from durable_async._checkpoint import Checkpointer, Scope
 from durable_async._ids import IdCounter
-from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     Operation,
     OperationAction,
@@ -37,15 +36,17 @@ from durable_async.config import (
     WaitForCallbackConfig,
 )
 from durable_async.exceptions import NonDeterministicExecutionError
+from durable_async.logger import Logger, LogInfo
 
 if TYPE_CHECKING:
     from durable_async.batch import BatchResult
     from durable_async.operations.callback import Callback, WaitForCallbackContext
     from durable_async.operations.condition import WaitForConditionCheckContext
+    from durable_async.types import LambdaContext, LoggerInterface
     from durable_async.waits import WaitForConditionConfig
 from durable_async.service.clock import Clock
 
-__all__ = ["DurableContext", "OperationRef", "Runtime", "StepContext"]
+__all__ = ["DurableContext", "ExecutionContext", "OperationRef", "Runtime", "StepContext"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -64,11 +65,31 @@ class Runtime:
     checkpointer: Checkpointer
     activity: Activity
     clock: Clock
+    #: The Lambda context object the handler was called with (None outside Lambda).
+    lambda_context: LambdaContext | None = None
+    #: Loggers set with ``DurableContext.set_logger``, by the scope of the context that set them.
+    loggers: dict[Scope, LoggerInterface] = field(default_factory=dict)
+
+    def logger_for(self, scope: Scope) -> LoggerInterface:
+        """The logger a context in ``scope`` writes through: its nearest ancestor's set one."""
+        current: Scope | None = scope
+        while current is not None:
+            if current in self.loggers:
+                return self.loggers[current]
+            current = current.parent
+        return _log
 
     async def send(self, update: dict[str, Any], *, scope: Scope | None = None) -> None:
         """Checkpoint ``update`` and wait for it; the wait counts as progress, not idleness."""
         with self.activity.busy():
             await self.checkpointer.send(update, scope=scope)
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """Read-only facts about the durable execution a context belongs to."""
+
+    durable_execution_arn: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +109,12 @@ class OperationRef:
         """The operation's name, or its id when it has none (for messages)."""
         return self.name or self.op_id
 
-    def logger(self, attempt: int) -> ReplayAwareLogger:
+    def logger(self, attempt: int) -> Logger:
         """A logger for the operation's own code: always live, with its id, name and attempt."""
-        return self.ctx.logger.bind(
-            live=True, operation_id=self.op_id, operation_name=self.name, attempt=attempt
-        )
+        ctx = self.ctx
+        info = LogInfo(ctx.execution_context, ctx.parent_id, self.op_id, self.name, attempt)
+        # Never replaying: an operation's code only runs when it runs for real.
+        return Logger.from_log_info(ctx.logger.get_logger(), info)
 
     def recorded(self) -> Operation | None:
         """Return the recorded operation (after the determinism check), if any."""
@@ -169,16 +191,46 @@ class DurableContext:
         self._parent_id = parent_id
         self._scope = scope or Scope()
         self._ids = IdCounter(id_prefix if id_prefix is not None else parent_id)
-        self._logger: ReplayAwareLogger | None = None
+        # Resolved now: an abandoned branch's scope loses its ancestors later.
+        self._base_logger = runtime.logger_for(self._scope)
+        self._logger: Logger | None = None
+
+    @staticmethod
+    def from_lambda_context(
+        state: Runtime, lambda_context: LambdaContext | None, replay_status: object = None
+    ) -> DurableContext:
+        """Return the root context of invocation ``state``, whose handler got ``lambda_context``.
+
+        ``replay_status`` is accepted for the reference's signature; replay is read from the
+        recorded operations instead.
+        """
+        state.lambda_context = lambda_context
+        return DurableContext(state)
 
     @property
-    def logger(self) -> ReplayAwareLogger:
+    def logger(self) -> Logger:
         """A logger that adds the execution's fields and stays silent while replaying."""
         # Made on first use: most contexts (a map's items, say) never log.
         if self._logger is None:
-            extra = {"execution_arn": self._runtime.arn, "parent_id": self._parent_id}
-            self._logger = ReplayAwareLogger(_log, extra, self.is_replaying)
+            info = LogInfo(self.execution_context, parent_id=self._parent_id)
+            self._logger = Logger.from_log_info(self._base_logger, info, self.is_replaying)
         return self._logger
+
+    def set_logger(self, new_logger: LoggerInterface) -> None:
+        """Log through ``new_logger`` here and in contexts created from here afterwards."""
+        self._runtime.loggers[self._scope] = new_logger
+        self._base_logger = new_logger
+        self._logger = None
+
+    @property
+    def lambda_context(self) -> LambdaContext | None:
+        """The Lambda context object the handler was called with (None outside Lambda)."""
+        return self._runtime.lambda_context
+
+    @property
+    def execution_context(self) -> ExecutionContext:
+        """Read-only facts about this execution, such as its ARN."""
+        return ExecutionContext(self._runtime.arn)
 
     def is_replaying(self) -> bool:
         """Whether this context's next operation is already recorded (its code is replaying)."""

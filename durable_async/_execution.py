@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from durable_async._activity import Activity
 from durable_async._checkpoint import Checkpointer
@@ -33,6 +33,9 @@ from durable_async.exceptions import (
 )
 from durable_async.service import DurableService
 from durable_async.service.clock import Clock, RealClock
+
+if TYPE_CHECKING:
+    from durable_async.types import LambdaContext
 
 __all__ = ["DurableHandler", "durable_execution"]
 
@@ -64,7 +67,7 @@ class DurableHandler(Generic[E, R]):
         self.service = service
         functools.update_wrapper(self, func)
 
-    def __call__(self, event: Wire, lambda_context: Any = None) -> Wire:
+    def __call__(self, event: Wire, lambda_context: LambdaContext | None = None) -> Wire:
         """Run one invocation synchronously on this thread's event loop (the Lambda entry).
 
         Safe from several threads at once: each thread keeps a loop of its own.
@@ -72,16 +75,25 @@ class DurableHandler(Generic[E, R]):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return _thread_loop().run_until_complete(self.invoke(event))
+            invocation = self.invoke(event, lambda_context=lambda_context)
+            return _thread_loop().run_until_complete(invocation)
         raise RuntimeError(
             "A durable handler was called synchronously from a running event loop; "
             "use `await handler.invoke(event)` there instead."
         )
 
     async def invoke(
-        self, event: Wire, *, service: DurableService | None = None, clock: Clock | None = None
+        self,
+        event: Wire,
+        *,
+        service: DurableService | None = None,
+        clock: Clock | None = None,
+        lambda_context: LambdaContext | None = None,
     ) -> Wire:
         """Run one invocation and return its wire output (``{"Status": ...}``).
+
+        ``lambda_context`` is the Lambda context object, handed to user code as
+        ``ctx.lambda_context``.
 
         Raises ``CheckpointError`` (retryable) or another ``InvocationError`` when the service
         should retry the invocation instead of recording an outcome.
@@ -104,7 +116,7 @@ class DurableHandler(Generic[E, R]):
         )
         activity = Activity(clock or RealClock(), checkpointer.refresh)
         state.on_change = activity.wake
-        runtime = Runtime(arn, state, checkpointer, activity, clock or RealClock())
+        runtime = Runtime(arn, state, checkpointer, activity, clock or RealClock(), lambda_context)
         async with checkpointer:
             end = await self._run(runtime)
             if end.returned is not None:

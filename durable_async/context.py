@@ -5,7 +5,7 @@ the path a port of a reference handler imports from, so it also hands on the nam
 reference's ``context`` module makes importable (configs, contexts, errors).
 """
 
-from durable_async._context import DurableContext, StepContext
+from durable_async._context import DurableContext, ExecutionContext, StepContext
 from durable_async.config import (
     CallbackConfig,
     ChildConfig,
@@ -50,6 +50,7 @@ __all__ = [
     "ChildContextError",
     "DurableContext",
     "Duration",
+    "ExecutionContext",
     "InvokeConfig",
     "MapConfig",
     "ParallelBranch",
