@@ -133,17 +133,22 @@ async def test_set_logger_takes_any_logger_and_logs_each_line_once() -> None:
     ]
 
 
-async def test_set_logger_reaches_child_contexts_and_map_items() -> None:
-    """Child contexts and map items created after set_logger log through it, each line once."""
+async def test_set_logger_reaches_child_contexts_map_items_and_branches() -> None:
+    """Child contexts, map items and branches created after set_logger use it, each line once."""
     sink = PowertoolsStyleLogger()
 
     async def item(ctx: DurableContext, value: int, index: int, _: Any) -> int:
         ctx.logger.info("item %d", index)
         return value
 
+    async def branch(ctx: DurableContext) -> int:
+        ctx.logger.info("branch")
+        return 0
+
     async def child(ctx: DurableContext) -> int:
         ctx.logger.info("in child")
         batch = await ctx.map([1, 2], item, name="items")
+        await ctx.parallel([branch], name="branches")
         return sum(batch.get_results())
 
     @durable_execution
@@ -156,11 +161,12 @@ async def test_set_logger_reaches_child_contexts_and_map_items() -> None:
     async with DurableTestRunner(handler) as runner:
         result = await runner.run()
     assert (result.result, result.invocations) == (3, 2)
-    assert sorted(sink.messages()) == ["in child", "item 0", "item 1"]
+    assert sorted(sink.messages()) == ["branch", "in child", "item 0", "item 1"]
     child_id = operation_id(None, 1)
     map_id = operation_id(child_id, 1)
     assert sink.extra_of("in child") == {"executionArn": result.arn, "parentId": child_id}
     assert sink.extra_of("item 1")["parentId"] == operation_id(map_id, 1)
+    assert sink.extra_of("branch")["parentId"] == operation_id(operation_id(child_id, 2), 0)
 
 
 async def test_set_logger_in_a_child_leaves_the_parent_alone(
