@@ -41,9 +41,9 @@ from durable_async.config import (
     ParallelConfig,
 )
 from durable_async.exceptions import (
-    CheckpointError,
     DurableOperationError,
     ExecutionError,
+    InvocationError,
     NonDeterministicExecutionError,
     ValidationError,
 )
@@ -286,8 +286,8 @@ class _Batch:
         error = task.exception()
         if error is None:
             return BatchItem(branch.index, BatchItemStatus.SUCCEEDED, task.result())
-        if isinstance(error, ExecutionError | CheckpointError) or not isinstance(error, Exception):
-            raise error
+        if isinstance(error, ExecutionError | InvocationError) or not isinstance(error, Exception):
+            raise error  # fails the execution or the invocation, not one item
         return BatchItem(branch.index, BatchItemStatus.FAILED, error=_branch_error(error))
 
     async def run_branch(self, branch: _Branch, scope: Scope) -> Any:

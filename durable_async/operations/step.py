@@ -24,6 +24,7 @@ from durable_async._user import bind_after_one, call_user
 from durable_async.config import StepConfig, StepSemantics
 from durable_async.exceptions import (
     ExecutionError,
+    RetryableSerDesError,
     SerDesError,
     StepError,
     StepInterruptedError,
@@ -112,8 +113,8 @@ class _Step:
             payload = serialize(self.serdes, value, self.op_id, self.runtime.arn)
             check_payload_size(payload, self.ref.label)
             result = self.decode(payload)
-        except ExecutionError:
-            raise
+        except (ExecutionError, RetryableSerDesError):
+            raise  # the execution fails, or the invocation does (the service retries it)
         except (SerDesError, ValidationError) as exc:
             # Running the function again would produce the same unusable result: fail now.
             return await self.handle_failure(exc, attempt, retry=False)
