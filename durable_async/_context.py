@@ -241,6 +241,29 @@ class DurableContext:
         """The id of the CONTEXT operation this context runs in (None at the root)."""
         return self._parent_id
 
+    @property
+    def is_virtual(self) -> bool:
+        """Whether this context records no CONTEXT operation of its own (a virtual child).
+
+        Its operations report the nearest recorded ancestor as their parent, yet are numbered
+        under the child's own id (its prefix), so the two differ exactly for a virtual child.
+        """
+        return self._parent_id != self._ids.prefix
+
+    def create_child_context(
+        self, operation_id: str, *, is_virtual: bool = False
+    ) -> DurableContext:
+        """Return a child context whose operations are numbered under ``operation_id``.
+
+        A regular child's operations report ``operation_id`` as their parent; a virtual child's
+        report this context's own parent, so the child leaves no level in the history.
+        """
+        parent_id = self._parent_id if is_virtual else operation_id
+        scope = Scope(self._scope)
+        return DurableContext(
+            self._runtime, parent_id=parent_id, scope=scope, id_prefix=operation_id
+        )
+
     # Overloads: with ``T | Awaitable[T]`` alone, mypy cannot solve T for an async function.
     @overload
     def step(

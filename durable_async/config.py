@@ -268,11 +268,16 @@ class ChildConfig:
     ``sub_type`` labels the CONTEXT operation (default ``RunInChildContext``). A result over
     256 KB is not stored: the context is marked ReplayChildren, ``summary_generator(result)``
     (or "") is stored instead, and a replay runs the body again from its recorded children.
+
+    ``is_virtual=True`` records no CONTEXT operation at all: the operations inside report the
+    caller's own parent as theirs and are still numbered under the child's id, and a replay
+    runs the body again. Use it to group operations without a history entry of their own.
     """
 
     serdes: SerDes[Any] | None = None
     sub_type: str | None = None
     summary_generator: Callable[[Any], str] | None = None
+    is_virtual: bool = False
 
     def __post_init__(self) -> None:
         _validate_sub_type(self.sub_type)

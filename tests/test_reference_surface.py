@@ -71,7 +71,6 @@ NOT_YET: set[str] = {
     "exceptions.PluginLoadError",
     ".PluginLoadError",
     "types.OperationContext",
-    "DurableContext.create_child_context",
 }
 
 SERDES_CONTEXT = (
@@ -94,7 +93,6 @@ PARAMETERS_LEFT_OUT: dict[str, str] = {
     "types.Callback": "the reference's Protocol has no constructor; ours is the class",
     "context.Callback": "built by create_callback, never by user code",
     "types.BatchResult": "the reference's Protocol has no constructor; ours is the class",
-    "config.ChildConfig": "is_virtual comes with virtual child contexts (NOT_YET)",
     ".InvocationError": BOTO,
     "serdes.ExtendedTypeSerDes.serialize": SERDES_CONTEXT,
     "serdes.ExtendedTypeSerDes.deserialize": SERDES_CONTEXT,

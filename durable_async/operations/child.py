@@ -4,6 +4,10 @@ Operations inside take ids prefixed with the context's id, so concurrent child c
 deterministically whatever order their operations ran in. The context completes the moment its
 SUCCEED/FAIL update is created (``_Child.complete``); from then on nothing its leftover
 descendants queued or start is ever sent (the checkpointer drops it).
+
+A virtual child (``ChildConfig(is_virtual=True)``) records nothing of its own: its operations
+report the caller's parent as theirs, are numbered under the child's id, and a replay runs its
+body again, as the reference SDK's virtual contexts do.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from durable_async.exceptions import (
     ChildContextError,
     DurableOperationError,
     ExecutionError,
+    NonDeterministicExecutionError,
 )
 from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
 
@@ -66,6 +71,8 @@ async def run_child(
 
     ``scope``, when given, is the scope the CONTEXT operation belongs to (``ctx.scope`` else).
     """
+    if config.is_virtual:
+        return cast(T, await _run_virtual(ctx, op_id, func, name, config, sub_type, scope))
     child = _Child(ctx, op_id, name, config, sub_type, scope)
     return cast(T, await child.run(func))
 
@@ -141,6 +148,41 @@ class _Child:
         update = self.ref.update(action, **fields)
         scope.complete()
         await self.ctx.runtime.send(update, scope=self.ref.scope or self.ctx.scope)
+
+
+async def _run_virtual(
+    ctx: DurableContext,
+    op_id: str,
+    func: ChildFunc[Any],
+    name: str | None,
+    config: ChildConfig,
+    sub_type: str | None,
+    scope: Scope | None,
+) -> Any:
+    """Run ``func`` in a virtual child of ``ctx``: no record, the result round-tripped anyway."""
+    sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+    ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name, scope)
+    if ref.recorded() is not None:
+        raise _virtual_mismatch(ref)
+    inner = Scope(scope or ctx.scope)
+    child = DurableContext(ctx.runtime, parent_id=ctx.parent_id, scope=inner, id_prefix=op_id)
+    serdes, arn = config.serdes or EXTENDED_TYPES_SERDES, ctx.runtime.arn
+    try:
+        value = await call_child_func(func, child)
+        return deserialize(serdes, serialize(serdes, value, op_id, arn), op_id, arn)
+    except (ExecutionError, CheckpointError):
+        raise
+    except Exception as exc:
+        raise _child_error(ErrorObject.from_exception(exc)) from exc
+
+
+def _virtual_mismatch(ref: OperationRef) -> NonDeterministicExecutionError:
+    return NonDeterministicExecutionError(
+        f"Replay found child context {ref.label} recorded at id {ref.op_id}, but the code now "
+        "runs it virtual (ChildConfig(is_virtual=True)), which records nothing; keep is_virtual "
+        "stable while executions are in flight, or start a new execution.",
+        step_id=ref.op_id,
+    )
 
 
 async def call_child_func(func: ChildFunc[Any], child: DurableContext) -> Any:
