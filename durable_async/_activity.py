@@ -69,6 +69,7 @@ class Activity:
         # The task last seen working while somebody was parked (checked first next time).
         self._witness: asyncio.Task[Any] | None = None
         self._change: asyncio.Future[None] | None = None
+        self._main: asyncio.Task[Any] | None = None
         self.suspended = False
 
     # -- the handler's tasks --------------------------------------------------------------
@@ -79,7 +80,12 @@ class Activity:
         install_tracking(loop)
         context = contextvars.copy_context()
         context.run(OWNER.set, self)
-        return loop.create_task(coro, context=context)
+        self._main = loop.create_task(coro, context=context)
+        return self._main
+
+    def handler_ended(self) -> bool:
+        """Whether the handler has returned or raised (no operation may start any more)."""
+        return self._main is not None and self._main.done()
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Adopt a task the handler created."""

@@ -8,7 +8,7 @@ group, and a replay hands each call the same id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -271,7 +271,7 @@ class DurableContext:
         func: Callable[[StepContext], Awaitable[T]],
         name: str | None = None,
         config: StepConfig | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Coroutine[Any, Any, T]: ...
 
     @overload
     def step(
@@ -279,14 +279,14 @@ class DurableContext:
         func: Callable[[StepContext], T],
         name: str | None = None,
         config: StepConfig | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Coroutine[Any, Any, T]: ...
 
     def step(
         self,
         func: Callable[[StepContext], T | Awaitable[T]],
         name: str | None = None,
         config: StepConfig | None = None,
-    ) -> Awaitable[T]:
+    ) -> Coroutine[Any, Any, T]:
         """Run ``func(StepContext)`` once, durably, retrying it per ``config.retry_strategy``.
 
         ``func`` may be sync (it runs in a worker thread) or async. The result is round-tripped
@@ -304,7 +304,7 @@ class DurableContext:
         func: Callable[[DurableContext], Awaitable[T]],
         name: str | None = None,
         config: ChildConfig | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Coroutine[Any, Any, T]: ...
 
     @overload
     def run_in_child_context(
@@ -312,14 +312,14 @@ class DurableContext:
         func: Callable[[DurableContext], T],
         name: str | None = None,
         config: ChildConfig | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Coroutine[Any, Any, T]: ...
 
     def run_in_child_context(
         self,
         func: Callable[[DurableContext], Awaitable[T] | T],
         name: str | None = None,
         config: ChildConfig | None = None,
-    ) -> Awaitable[T]:
+    ) -> Coroutine[Any, Any, T]:
         """Run ``func(child_ctx)`` in a child context recorded as one CONTEXT operation.
 
         Operations inside are numbered within the child, so child contexts started together
@@ -337,7 +337,7 @@ class DurableContext:
         func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T]],
         name: str | None = None,
         config: MapConfig | None = None,
-    ) -> Awaitable[BatchResult[T]]: ...
+    ) -> Coroutine[Any, Any, BatchResult[T]]: ...
 
     @overload
     def map(
@@ -346,7 +346,7 @@ class DurableContext:
         func: Callable[[DurableContext, U, int, Sequence[U]], T],
         name: str | None = None,
         config: MapConfig | None = None,
-    ) -> Awaitable[BatchResult[T]]: ...
+    ) -> Coroutine[Any, Any, BatchResult[T]]: ...
 
     def map(
         self,
@@ -354,7 +354,7 @@ class DurableContext:
         func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T] | T],
         name: str | None = None,
         config: MapConfig | None = None,
-    ) -> Awaitable[BatchResult[T]]:
+    ) -> Coroutine[Any, Any, BatchResult[T]]:
         """Run ``func(ctx, item, index, inputs)`` for each input, each in its own child context.
 
         Items run concurrently (at most ``config.max_concurrency`` at once) and complete per
@@ -375,7 +375,7 @@ class DurableContext:
         ],
         name: str | None = None,
         config: ParallelConfig | None = None,
-    ) -> Awaitable[BatchResult[T]]: ...
+    ) -> Coroutine[Any, Any, BatchResult[T]]: ...
 
     @overload
     def parallel(
@@ -383,14 +383,14 @@ class DurableContext:
         functions: Sequence[Callable[[DurableContext], T] | ParallelBranch[T]],
         name: str | None = None,
         config: ParallelConfig | None = None,
-    ) -> Awaitable[BatchResult[T]]: ...
+    ) -> Coroutine[Any, Any, BatchResult[T]]: ...
 
     def parallel(
         self,
         functions: Sequence[Callable[[DurableContext], Awaitable[T] | T] | ParallelBranch[Any]],
         name: str | None = None,
         config: ParallelConfig | None = None,
-    ) -> Awaitable[BatchResult[T]]:
+    ) -> Coroutine[Any, Any, BatchResult[T]]:
         """Run each function in its own branch concurrently; return the BatchResult.
 
         By default every branch must succeed (``CompletionConfig.all_successful()``); wrap a
@@ -402,7 +402,7 @@ class DurableContext:
         validate_completion(config.completion_config, len(functions))
         return run_parallel(self, self._ids.next_id(), functions, name, config)
 
-    def wait(self, duration: Duration, name: str | None = None) -> Awaitable[None]:
+    def wait(self, duration: Duration, name: str | None = None) -> Coroutine[Any, Any, None]:
         """Sleep durably for ``duration`` (at least one second); the invocation may suspend."""
         from durable_async.operations.wait import run_wait, wait_seconds
 
@@ -411,7 +411,7 @@ class DurableContext:
 
     def create_callback(
         self, name: str | None = None, config: CallbackConfig | None = None
-    ) -> Awaitable[Callback[Any]]:
+    ) -> Coroutine[Any, Any, Callback[Any]]:
         """Create a callback; give its ``callback_id`` away, then ``await callback.result()``.
 
         The answer comes through SendDurableExecutionCallbackSuccess, Failure or Heartbeat.
@@ -425,7 +425,7 @@ class DurableContext:
         submitter: Callable[[str, WaitForCallbackContext], Any],
         name: str | None = None,
         config: WaitForCallbackConfig | None = None,
-    ) -> Awaitable[Any]:
+    ) -> Coroutine[Any, Any, Any]:
         """Create a callback, run ``submitter(callback_id, wctx)`` as a step, await the answer.
 
         ``submitter`` may be sync (it runs in a worker thread) or async. Raises
@@ -444,7 +444,7 @@ class DurableContext:
         payload: Any,
         name: str | None = None,
         config: None = None,
-    ) -> Awaitable[Any]: ...
+    ) -> Coroutine[Any, Any, Any]: ...
 
     @overload
     def invoke(
@@ -454,12 +454,12 @@ class DurableContext:
         name: str | None = None,
         *,
         config: InvokeConfig[P, R],
-    ) -> Awaitable[R]: ...
+    ) -> Coroutine[Any, Any, R]: ...
 
     @overload
     def invoke(
         self, function_name: str, payload: P, name: str | None, config: InvokeConfig[P, R]
-    ) -> Awaitable[R]: ...
+    ) -> Coroutine[Any, Any, R]: ...
 
     def invoke(
         self,
@@ -467,7 +467,7 @@ class DurableContext:
         payload: Any,
         name: str | None = None,
         config: InvokeConfig[Any, Any] | None = None,
-    ) -> Awaitable[Any]:
+    ) -> Coroutine[Any, Any, Any]:
         """Invoke the durable function ``function_name`` with ``payload``; return its result.
 
         The result's type is ``InvokeConfig``'s second parameter. Raises ``InvokeError`` when
@@ -484,7 +484,7 @@ class DurableContext:
         check: Callable[[T, WaitForConditionCheckContext], Awaitable[T]],
         config: WaitForConditionConfig[T],
         name: str | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Coroutine[Any, Any, T]: ...
 
     @overload
     def wait_for_condition(
@@ -492,14 +492,14 @@ class DurableContext:
         check: Callable[[T, WaitForConditionCheckContext], T],
         config: WaitForConditionConfig[T],
         name: str | None = None,
-    ) -> Awaitable[T]: ...
+    ) -> Coroutine[Any, Any, T]: ...
 
     def wait_for_condition(
         self,
         check: Callable[[T, WaitForConditionCheckContext], T | Awaitable[T]],
         config: WaitForConditionConfig[T],
         name: str | None = None,
-    ) -> Awaitable[T]:
+    ) -> Coroutine[Any, Any, T]:
         """Poll ``check(state, context)`` until ``config.wait_strategy`` stops; return the state.
 
         ``check`` may be sync (it runs in a worker thread) or async. Raises
@@ -536,7 +536,7 @@ class DurableContext:
         """
         if self._runtime.activity.suspended:
             raise Suspend("the invocation is suspending; the operation will run on replay")
-        if self._scope.is_closed():
+        if self._scope.is_closed() or self._runtime.activity.handler_ended():
             raise Orphaned(f"operation {op_id} belongs to a completed or abandoned context", op_id)
         op = self._runtime.state.get(op_id)
         if op is None:

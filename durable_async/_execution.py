@@ -137,8 +137,6 @@ class DurableHandler(Generic[E, R]):
             if not main.done():
                 main.cancel()
             await asyncio.wait([main])
-            # Nothing the handler's leftovers create from here on is sent.
-            root.scope.complete()
             if main.cancelled():
                 await activity.cancel_all()
         await activity.finish()

@@ -99,15 +99,6 @@ class PackageTypingBug:
 
 PACKAGE_TYPING_BUGS = [
     PackageTypingBug(
-        "docs/concepts.md",
-        (
-            r'Argument 1 to "create_task" of "TaskGroup" has incompatible type "Awaitable\[int\]"',
-            r'Need type annotation for "tasks"',
-        ),
-        "DurableContext.step is declared to return Awaitable[T], not the coroutine it returns, "
-        "so TaskGroup.create_task(ctx.step(...)) and asyncio.create_task(...) are rejected.",
-    ),
-    PackageTypingBug(
         "docs/operations.md",
         (
             r'Argument 1 to "parallel" of "DurableContext" has incompatible type "list\[object\]"',

@@ -256,10 +256,6 @@ def flipping(first_virtual: bool, runs: list[str]) -> Any:
 
 
 FLIPS = [pytest.param(True, id="virtual-then-real"), pytest.param(False, id="real-then-virtual")]
-DROPPED_START = (
-    "A non-blocking START queued just before the handler fails is dropped: _execution._run "
-    "completes the root scope before drain(); the reference records it as STARTED."
-)
 
 
 @pytest.mark.parametrize("first_virtual", FLIPS)
@@ -278,9 +274,7 @@ async def test_flipping_is_virtual_in_flight_is_nondeterministic(first_virtual: 
 @pytest.mark.parametrize(
     "first_virtual",
     [
-        pytest.param(
-            True, id="virtual-then-real", marks=pytest.mark.xfail(strict=True, reason=DROPPED_START)
-        ),
+        pytest.param(True, id="virtual-then-real"),
         pytest.param(False, id="real-then-virtual"),
     ],
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+import asyncio
+from collections.abc import Sequence
 from typing import Any, assert_type
 
 from durable_async import (
@@ -120,13 +121,16 @@ async def decorators(ctx: DurableContext) -> None:
     assert_type(await ctx.run_in_child_context(sync_ship(2.5)), float)
     assert_type(await ctx.wait_for_callback(notify("a@b.c")), Any)
     assert_type(await ctx.wait_for_callback(sync_notify("a@b.c", 3)), Any)
-    # ParallelBranch's own type parameter is pinned in typing_pending.py (it is not generic yet).
+    # ParallelBranch's own type parameter is pinned in typing_generic.py.
     assert isinstance(fetch_user("u-1"), ParallelBranch)
     await ctx.parallel([fetch_user("u-1"), sync_fetch_user("u-2")])
 
 
 async def context_methods(ctx: DurableContext) -> None:
-    assert_type(ctx.step(fetch), Awaitable[int])
+    # A coroutine, so asyncio.create_task and TaskGroup take it.
+    task = asyncio.create_task(ctx.step(fetch))
+    assert_type(task, asyncio.Task[int])
+    assert_type(await task, int)
     assert_type(await ctx.step(fetch), int)
     assert_type(await ctx.step(label), str)
     assert_type(await ctx.step(lambda _: 3), int)

@@ -29,10 +29,10 @@ from durable_async._models import (
 from durable_async._user import bind_after_one
 from durable_async.config import ChildConfig
 from durable_async.exceptions import (
-    CheckpointError,
     ChildContextError,
     DurableOperationError,
     ExecutionError,
+    InvocationError,
     NonDeterministicExecutionError,
 )
 from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
@@ -108,7 +108,7 @@ class _Child:
         child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
         try:
             return await self.finish(op, await call_child_func(func, child), scope)
-        except (ExecutionError, CheckpointError):
+        except (ExecutionError, InvocationError):
             raise
         except Exception as exc:
             await self.fail(op, exc, scope)
@@ -170,7 +170,7 @@ async def _run_virtual(
     try:
         value = await call_child_func(func, child)
         return deserialize(serdes, serialize(serdes, value, op_id, arn), op_id, arn)
-    except (ExecutionError, CheckpointError):
+    except (ExecutionError, InvocationError):
         raise
     except Exception as exc:
         raise _child_error(ErrorObject.from_exception(exc)) from exc
