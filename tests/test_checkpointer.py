@@ -108,7 +108,7 @@ async def test_updates_of_a_completed_context_are_never_sent(
     async with rig.checkpointer:
         rig.checkpointer.enqueue(_start("kept"))
         orphan = rig.checkpointer.enqueue(_start("orphan"), blocking=True, scope=child)
-        parent.completed = True
+        parent.complete()
         with pytest.raises(Orphaned):
             rig.checkpointer.enqueue(_start("late"), scope=child)
         assert orphan is not None
