@@ -67,6 +67,7 @@ from durable_async.retries import (
     with_retry,
 )
 from durable_async.serdes import ExtendedTypesSerDes, JsonSerDes, SerDes
+from durable_async.typed_serdes import TypedSerDes
 from durable_async.waits import (
     WaitForConditionConfig,
     WaitForConditionDecision,
@@ -122,6 +123,7 @@ __all__ = [
     "StepContext",
     "StepError",
     "StepSemantics",
+    "TypedSerDes",
     "ValidationError",
     "WaitForCallbackConfig",
     "WaitForCallbackContext",

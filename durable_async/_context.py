@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from durable_async.operations.condition import WaitForConditionCheckContext
     from durable_async.types import LambdaContext, LoggerInterface
     from durable_async.waits import WaitForConditionConfig
+from durable_async.serdes import SerDes
 from durable_async.service.clock import Clock
 
 __all__ = ["DurableContext", "ExecutionContext", "OperationRef", "Runtime", "StepContext"]
@@ -69,6 +70,15 @@ class Runtime:
     lambda_context: LambdaContext | None = None
     #: Loggers set with ``DurableContext.set_logger``, by the scope of the context that set them.
     loggers: dict[Scope, LoggerInterface] = field(default_factory=dict)
+    #: The handler's default SerDes (``durable_execution(serdes=...)``), None to keep each
+    #: operation's own default.
+    default_serdes: SerDes[Any] | None = None
+
+    def serdes_for(self, own: SerDes[Any] | None, fallback: SerDes[Any]) -> SerDes[Any]:
+        """The SerDes an operation uses: its own, else the handler's default, else ``fallback``."""
+        if own is not None:
+            return own
+        return self.default_serdes if self.default_serdes is not None else fallback
 
     def logger_for(self, scope: Scope) -> LoggerInterface:
         """The logger a context in ``scope`` writes through: its nearest ancestor's set one."""

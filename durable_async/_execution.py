@@ -31,6 +31,7 @@ from durable_async.exceptions import (
     SerDesError,
     ValidationError,
 )
+from durable_async.serdes import SerDes
 from durable_async.service import DurableService
 from durable_async.service.clock import Clock, RealClock
 
@@ -61,10 +62,12 @@ class DurableHandler(Generic[E, R]):
         *,
         batcher_config: CheckpointBatcherConfig | None = None,
         service: DurableService | None = None,
+        serdes: SerDes[Any] | None = None,
     ) -> None:
         self.func = func
         self.batcher_config = batcher_config or CheckpointBatcherConfig()
         self.service = service
+        self.serdes = serdes
         functools.update_wrapper(self, func)
 
     def __call__(self, event: Wire, lambda_context: LambdaContext | None = None) -> Wire:
@@ -116,7 +119,15 @@ class DurableHandler(Generic[E, R]):
         )
         activity = Activity(clock or RealClock(), checkpointer.refresh)
         state.on_change = activity.wake
-        runtime = Runtime(arn, state, checkpointer, activity, clock or RealClock(), lambda_context)
+        runtime = Runtime(
+            arn,
+            state,
+            checkpointer,
+            activity,
+            clock or RealClock(),
+            lambda_context,
+            default_serdes=self.serdes,
+        )
         async with checkpointer:
             end = await self._run(runtime)
             if end.returned is not None:
@@ -174,6 +185,7 @@ def durable_execution(
     boto3_client: Any = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
+    serdes: SerDes[Any] | None = None,
 ) -> Callable[[HandlerFunc[E, R]], DurableHandler[E, R]]: ...
 
 
@@ -184,12 +196,16 @@ def durable_execution(
     boto3_client: Any = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
+    serdes: SerDes[Any] | None = None,
 ) -> DurableHandler[E, R] | Callable[[HandlerFunc[E, R]], DurableHandler[E, R]]:
     """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
 
     ``boto3_client`` (the reference SDK's keyword) takes an open aiobotocore ``lambda`` client to
     checkpoint through; ``service`` takes any ``DurableService`` (the embedded local service,
-    say). Without either, the handler talks to Lambda with a client of its own.
+    say). Without either, the handler talks to Lambda with a client of its own. ``serdes`` is
+    the handler's default SerDes: every operation without a SerDes of its own uses it (step,
+    child context, map and parallel item results, callback results, chained invoke payloads and
+    results, wait_for_condition state); without it each keeps the reference SDK's default.
     """
     if boto3_client is not None:
         if service is not None:
@@ -198,10 +214,10 @@ def durable_execution(
 
         service = AwsDurableService(client=boto3_client)
     if func is not None:
-        return DurableHandler(func, batcher_config=batcher_config, service=service)
+        return DurableHandler(func, batcher_config=batcher_config, service=service, serdes=serdes)
 
     def decorate(f: HandlerFunc[E, R]) -> DurableHandler[E, R]:
-        return DurableHandler(f, batcher_config=batcher_config, service=service)
+        return DurableHandler(f, batcher_config=batcher_config, service=service, serdes=serdes)
 
     return decorate
 

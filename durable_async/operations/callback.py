@@ -99,7 +99,7 @@ class Callback(Generic[T]):
             raise _terminal_error(op)
         if op.result is None:
             return None
-        serdes = self._serdes if self._serdes is not None else PASS_THROUGH_SERDES
+        serdes = self._runtime.serdes_for(self._serdes, PASS_THROUGH_SERDES)
         return cast(T, deserialize(serdes, op.result, self.operation_id, self._runtime.arn))
 
 

@@ -93,7 +93,7 @@ class _Child:
         sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
         self.ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name, scope)
         self.outer_scope = scope or ctx.scope
-        self.serdes = config.serdes or EXTENDED_TYPES_SERDES
+        self.serdes = ctx.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
         self.arn = ctx.runtime.arn
 
     async def run(self, func: ChildFunc[Any]) -> Any:
@@ -166,7 +166,8 @@ async def _run_virtual(
         raise _virtual_mismatch(ref)
     inner = Scope(scope or ctx.scope)
     child = DurableContext(ctx.runtime, parent_id=ctx.parent_id, scope=inner, id_prefix=op_id)
-    serdes, arn = config.serdes or EXTENDED_TYPES_SERDES, ctx.runtime.arn
+    serdes = ctx.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
+    arn = ctx.runtime.arn
     try:
         value = await call_child_func(func, child)
         return deserialize(serdes, serialize(serdes, value, op_id, arn), op_id, arn)

@@ -47,6 +47,7 @@ from durable_async.exceptions import (
     NonDeterministicExecutionError,
     ValidationError,
 )
+from durable_async.operations.batch_serdes import ItemTextBatchSerDes
 from durable_async.operations.child import call_child_func, run_child
 from durable_async.serdes import EXTENDED_TYPES_SERDES, ExtendedTypesSerDes, SerDes
 from durable_async.serdes import deserialize as decode
@@ -160,11 +161,21 @@ async def _run_batch(
         return await batch.execute()
 
     summary = envelope_summary_generator(shape.result_type, shape.summary_generator)
-    config = ChildConfig(serdes=shape.serdes or _BATCH_SERDES, summary_generator=summary)
+    config = ChildConfig(serdes=_batch_serdes(ctx, shape), summary_generator=summary)
     result: BatchResult[Any] = await run_child(
         ctx, op_id, body, name, config, sub_type=shape.sub_type
     )
     return result
+
+
+def _batch_serdes(ctx: DurableContext, shape: _Shape) -> SerDes[Any]:
+    """The BatchResult's own SerDes, else one carrying the handler default's item text."""
+    if shape.serdes is not None:
+        return shape.serdes
+    default = ctx.runtime.default_serdes
+    if default is None:
+        return _BATCH_SERDES
+    return ItemTextBatchSerDes(shape.item_serdes or default)
 
 
 class _Progress:
@@ -221,7 +232,8 @@ class _Batch:
         self.op_id = op_id
         self.branches = branches
         self.shape = shape
-        self.item_serdes = shape.item_serdes or shape.serdes or EXTENDED_TYPES_SERDES
+        own = shape.item_serdes or shape.serdes
+        self.item_serdes = ctx.runtime.serdes_for(own, EXTENDED_TYPES_SERDES)
         self.items: dict[int, BatchItem[Any]] = {}
 
     async def execute(self) -> BatchResult[Any]:

@@ -85,7 +85,7 @@ class _Condition:
         self.name = name
         self.config = config
         # The reference SDK's default for the polled state, so histories are interchangeable.
-        self.serdes: SerDes[Any] = config.serdes or EXTENDED_TYPES_SERDES
+        self.serdes: SerDes[Any] = self.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
         self.ref = OperationRef(
             ctx, op_id, OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION, name
         )

@@ -21,7 +21,7 @@ from durable_async._models import (
 )
 from durable_async.config import InvokeConfig
 from durable_async.exceptions import DurableOperationError, InvokeError, SerDesError
-from durable_async.serdes import DEFAULT_JSON_SERDES, deserialize, serialize
+from durable_async.serdes import DEFAULT_JSON_SERDES, SerDes, deserialize, serialize
 
 __all__ = ["rebuild_error", "run_invoke"]
 
@@ -53,7 +53,8 @@ async def run_invoke(
     sub_type = OperationSubType.CHAINED_INVOKE
     ref = OperationRef(ctx, op_id, OperationType.CHAINED_INVOKE, sub_type, name)
     if ref.recorded() is None:
-        text = serialize(config.serdes_payload or DEFAULT_JSON_SERDES, payload, op_id, runtime.arn)
+        serdes = runtime.serdes_for(config.serdes_payload, DEFAULT_JSON_SERDES)
+        text = serialize(serdes, payload, op_id, runtime.arn)
         options: dict[str, Any] = {"FunctionName": function_name}
         if config.tenant_id is not None:
             options["TenantId"] = config.tenant_id
@@ -67,14 +68,15 @@ async def run_invoke(
 
     label = name or function_name
     await runtime.activity.wait_until(finished, None, f"chained invoke {label} to finish")
-    return _outcome(runtime.state.get(op_id), config, op_id, runtime.arn)
+    result_serdes = runtime.serdes_for(config.serdes_result, DEFAULT_JSON_SERDES)
+    return _outcome(runtime.state.get(op_id), result_serdes, op_id, runtime.arn)
 
 
-def _outcome(op: Operation | None, config: InvokeConfig[Any, Any], op_id: str, arn: str) -> Any:
+def _outcome(op: Operation | None, serdes: SerDes[Any], op_id: str, arn: str) -> Any:
     if op is None:
         raise InvokeError(f"The chained invoke {op_id} was started but the service lost it.")
     if op.status is not OperationStatus.SUCCEEDED:
         raise rebuild_error(InvokeError, op.error)
     if op.result is None:
         return None
-    return deserialize(config.serdes_result or DEFAULT_JSON_SERDES, op.result, op_id, arn)
+    return deserialize(serdes, op.result, op_id, arn)

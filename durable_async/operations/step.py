@@ -74,7 +74,7 @@ class _Step:
         sub_type = config.sub_type or OperationSubType.STEP.value
         self.ref = OperationRef(ctx, op_id, OperationType.STEP, sub_type, name)
         # The reference SDK's default for step results, so histories are interchangeable.
-        self.serdes = config.serdes or EXTENDED_TYPES_SERDES
+        self.serdes = ctx.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
 
     async def run(self) -> Any:
         op = self.ref.recorded()
