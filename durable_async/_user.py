@@ -38,7 +38,8 @@ async def call_user(func: Callable[..., Any], *args: Any) -> Any:
 def bind_trailing(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Return ``f(*leading) = func(*leading, *args, **kwargs)``, async exactly when ``func`` is.
 
-    The result carries ``_original_name`` (``func``'s name), which names the operation it runs.
+    The result carries ``_original_name`` (``func``'s name), which names the operation it runs,
+    and ``_original_func``, whose return annotation may pick the step's SerDes.
     """
     if inspect.iscoroutinefunction(func):
 
@@ -53,6 +54,7 @@ def bind_trailing(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
 
         bound = bound_sync
     bound._original_name = getattr(func, "__name__", None)
+    bound._original_func = func  # read for its return annotation (serdes_for_return)
     return bound
 
 

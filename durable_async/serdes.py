@@ -537,7 +537,8 @@ def _unsupported(value: object, operation: str, serdes: SerDes[Any], exc: Except
     return SerDesError(
         f"Could not serialize {_what(value, operation, serdes)}: {exc}. "
         "Return a value that SerDes supports, or pass a SerDes that does (for example "
-        "ExtendedTypesSerDes or your own) as the serdes of the operation's config."
+        "TypedSerDes(YourType) for a dataclass or pydantic model, ExtendedTypesSerDes, or your "
+        "own) as the serdes of the operation's config."
     )
 
 

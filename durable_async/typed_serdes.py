@@ -13,6 +13,7 @@ has ``model_validate`` and ``model_dump``.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import enum
 import json
@@ -23,7 +24,7 @@ from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hin
 from durable_async.exceptions import SerDesError
 from durable_async.serdes import SerDes, SerDesContext
 
-__all__ = ["TypedSerDes"]
+__all__ = ["TypedSerDes", "serdes_for_return"]
 
 T = TypeVar("T")
 
@@ -145,6 +146,31 @@ def _load_scalar(kind: Any, data: object, where: str) -> Any:
 def _short(data: object) -> str:
     text = repr(data)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def serdes_for_return(func: Callable[..., Any]) -> TypedSerDes[Any] | None:
+    """A TypedSerDes for ``func``'s declared result when it holds a dataclass or model, else None.
+
+    Only such results are inferred: the extended-types SerDes cannot write them at all, so
+    inferring never changes how a value that already checkpoints is written. A ``durable_step``
+    step is read through to the decorated function. An annotation that does not resolve (a class
+    defined inside a function, say) infers nothing.
+    """
+    original = getattr(func, "_original_func", func)
+    try:
+        result = get_type_hints(original).get("return")
+    except Exception:
+        # Annotations that do not resolve (NameError, a bad forward reference) infer nothing.
+        return None
+    if get_origin(result) in (collections.abc.Awaitable, collections.abc.Coroutine):
+        result = get_args(result)[-1]
+    return TypedSerDes(result) if result is not None and _holds_typed(result) else None
+
+
+def _holds_typed(kind: Any) -> bool:
+    if _is_model(kind) or (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
+        return True
+    return any(_holds_typed(arg) for arg in get_args(kind) if arg is not Ellipsis)
 
 
 class TypedSerDes(SerDes[T]):

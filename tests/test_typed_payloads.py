@@ -22,9 +22,11 @@ from durable_async import (
     JsonSerDes,
     MapConfig,
     StepConfig,
+    StepContext,
     TypedSerDes,
     WaitForConditionConfig,
     durable_execution,
+    durable_step,
 )
 from durable_async.exceptions import SerDesError
 from durable_async.serdes import SerDesContext
@@ -283,3 +285,54 @@ def test_import_does_not_load_pydantic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.split() == ["False"]
+
+
+@dataclass(frozen=True)
+class Total:
+    cents: int
+
+
+@durable_step
+def total(step: StepContext, cents: int) -> Total:
+    """Return a Total, the step's declared result."""
+    return Total(cents)
+
+
+@durable_step
+async def totals(step: StepContext, cents: int) -> list[Total]:
+    """Return a list of Totals from an async step."""
+    return [Total(cents), Total(cents + 1)]
+
+
+async def test_a_steps_declared_dataclass_result_picks_its_serdes(sqlite_path: Path) -> None:
+    """Without any SerDes configured, a step annotated to return a dataclass replays it typed."""
+    seen: list[Any] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        seen.append(await ctx.step(total(250)))
+        seen.append(await ctx.step(totals(7)))
+        await ctx.wait(Duration.from_seconds(5), name="later")
+        return "done"
+
+    async with DurableTestRunner(handler, store=sqlite_path) as runner:
+        result = await runner.run(timeout=30)
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    assert seen == [Total(250), [Total(7), Total(8)]] * 2
+    assert result.get_step("total").result == '{"cents": 250}'
+
+
+async def test_an_unannotated_dataclass_result_names_typed_serdes_in_its_error(
+    sqlite_path: Path,
+) -> None:
+    """A step whose dataclass result nothing declares fails saying to pass TypedSerDes."""
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.step(lambda _: Total(1), name="total")
+
+    async with DurableTestRunner(handler, store=sqlite_path) as runner:
+        result = await runner.run(timeout=30)
+    assert result.status is ExecutionStatus.FAILED
+    assert result.error is not None
+    assert "TypedSerDes(YourType)" in (result.error.error_message or "")

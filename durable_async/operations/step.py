@@ -32,6 +32,7 @@ from durable_async.exceptions import (
 )
 from durable_async.retries import RetryPresets
 from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
+from durable_async.typed_serdes import serdes_for_return
 
 __all__ = ["durable_step", "run_step"]
 
@@ -73,8 +74,10 @@ class _Step:
         self.config = config
         sub_type = config.sub_type or OperationSubType.STEP.value
         self.ref = OperationRef(ctx, op_id, OperationType.STEP, sub_type, name)
-        # The reference SDK's default for step results, so histories are interchangeable.
-        self.serdes = ctx.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
+        # The reference SDK's default for step results, so histories are interchangeable; a
+        # result declared as a dataclass or model (which it cannot write) is inferred instead.
+        fallback = serdes_for_return(func) or EXTENDED_TYPES_SERDES
+        self.serdes = ctx.runtime.serdes_for(config.serdes, fallback)
 
     async def run(self) -> Any:
         op = self.ref.recorded()
