@@ -19,7 +19,16 @@ import enum
 import json
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+)
 
 from durable_async.exceptions import SerDesError
 from durable_async.serdes import SerDes, SerDesContext
@@ -179,14 +188,24 @@ class TypedSerDes(SerDes[T]):
     Build it with the type the operation returns, for example
     ``StepConfig(serdes=TypedSerDes(Receipt))``: replay has only the text, so the type must be
     known up front. A value that does not match the type is refused with SerDesError both when
-    it is written and when it is read.
+    it is written and when it is read. ``None`` always passes (as ``null``): it is what an
+    operation without a result returns, so a handler-wide default does not refuse those. A union
+    (``Receipt | Refund``) tries its members in order.
     """
 
-    def __init__(self, type_: type[T]) -> None:
-        self.type = type_
+    @overload
+    def __init__(self, type_: type[T]) -> None: ...
+
+    @overload
+    def __init__(self: TypedSerDes[Any], type_: object) -> None: ...
+
+    def __init__(self, type_: object) -> None:
+        self.type: Any = type_
 
     def serialize(self, value: T, serdes_context: SerDesContext) -> str:
         """Return ``value`` as JSON, after checking it reads back as the declared type."""
+        if value is None:
+            return "null"
         data = _dump(value)
         self._check(lambda: _load(self.type, data, "the value"), serdes_context, "value")
         return _ENCODER.encode(data)
@@ -194,6 +213,8 @@ class TypedSerDes(SerDes[T]):
     def deserialize(self, data: str, serdes_context: SerDesContext) -> T:
         """Parse ``data`` and build the declared type from it."""
         parsed = json.loads(data)
+        if parsed is None:
+            return cast(T, None)
         return cast(
             T,
             self._check(lambda: _load(self.type, parsed, "the payload"), serdes_context, "payload"),

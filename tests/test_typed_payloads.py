@@ -336,3 +336,33 @@ async def test_an_unannotated_dataclass_result_names_typed_serdes_in_its_error(
     assert result.status is ExecutionStatus.FAILED
     assert result.error is not None
     assert "TypedSerDes(YourType)" in (result.error.error_message or "")
+
+
+async def test_a_union_handler_default_serves_steps_of_several_types_and_none(
+    sqlite_path: Path,
+) -> None:
+    """A handler default over Receipt | Total | str carries each of them, and None, through
+    steps and wait_for_callback, typed again on replay."""
+    seen: list[Any] = []
+
+    def submit(callback_id: str, context: Any) -> None:
+        """Hand the callback id to the approver (nothing to return)."""
+
+    @durable_execution(serdes=TypedSerDes(Receipt | Total | str))
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        seen.clear()
+        seen.append(await ctx.step(lambda _: RECEIPT, name="receipt"))
+        seen.append(await ctx.step(lambda _: Total(3), name="total"))
+        seen.append(await ctx.step(lambda _: "text", name="text"))
+        seen.append(await ctx.step(lambda _: None, name="nothing"))
+        seen.append(await ctx.wait_for_callback(submit, name="approval"))
+        return "done"
+
+    async with DurableTestRunner(handler, store=sqlite_path) as runner:
+        arn = await runner.start()
+        callback_id = await runner.wait_for_callback(arn, name="approval")
+        await runner.send_callback_success(callback_id, {"cents": 9})
+        result = await runner.wait_for_result(arn, timeout=30)
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    assert seen == [RECEIPT, Total(3), "text", None, Total(9)]
+    assert type(seen[0]) is Receipt

@@ -15,8 +15,11 @@ from durable_async import (
     DurableContext,
     Duration,
     ErrorObject,
+    InvokeConfig,
     ParallelBranch,
+    StepConfig,
     StepContext,
+    TypedSerDes,
     WaitForCallbackConfig,
     WaitForCallbackContext,
     WaitForConditionCheckContext,
@@ -174,7 +177,18 @@ async def batch_result(ctx: DurableContext) -> None:
     assert_type(batch.to_dict(), dict[str, Any])
 
 
+async def typed_payloads(ctx: DurableContext) -> None:
+    assert_type(TypedSerDes(ErrorObject), TypedSerDes[ErrorObject])
+    assert_type(TypedSerDes(list[ErrorObject]), TypedSerDes[list[ErrorObject]])
+    assert_type(TypedSerDes(ErrorObject | None), TypedSerDes[Any])
+    config = InvokeConfig(serdes_payload=TypedSerDes(str), serdes_result=TypedSerDes(ErrorObject))
+    assert_type(await ctx.invoke("pricing-fn", "o-1", config=config), ErrorObject)
+    step_config = StepConfig(serdes=TypedSerDes(ErrorObject))
+    assert_type(step_config, StepConfig)
+
+
 async def handler(event: dict[str, int], ctx: DurableContext) -> None:
     await decorators(ctx)
     await context_methods(ctx)
     await batch_result(ctx)
+    await typed_payloads(ctx)
