@@ -146,8 +146,8 @@ async def test_invoke_sends_a_dataclass_and_reads_a_model(sqlite_path: Path) -> 
 
 
 async def test_the_handler_default_serdes_serves_every_operation(sqlite_path: Path) -> None:
-    """With durable_execution(serdes=...), steps, child contexts, map items, callbacks, invokes
-    and wait_for_condition state all go through the handler's SerDes, on first run and replay."""
+    """With durable_execution(serdes=...), steps, child contexts, map and parallel items,
+    callbacks, invokes and wait_for_condition state all use the handler's SerDes, on replay too."""
     seen: list[Any] = []
 
     def poll(state: Receipt, _: Any) -> Receipt:
@@ -171,6 +171,8 @@ async def test_the_handler_default_serdes_serves_every_operation(sqlite_path: Pa
         seen.append(await ctx.run_in_child_context(child, name="child"))
         batch = await ctx.map(RECEIPT.lines, item, name="map")
         seen.append(batch.get_results())
+        branches = await ctx.parallel([child, child], name="parallel")
+        seen.append(branches.get_results())
         callback = await ctx.create_callback("cb")
         seen.append(await callback.result())
         seen.append(await ctx.invoke("pricing-fn", RECEIPT, name="price"))
@@ -192,6 +194,7 @@ async def test_the_handler_default_serdes_serves_every_operation(sqlite_path: Pa
         RECEIPT,
         RECEIPT,
         [Receipt("o-0", 2.0, [Line("apple", 2)]), Receipt("o-1", 1.0, [Line("pear", 1)])],
+        [RECEIPT, RECEIPT],
         RECEIPT,
         Receipt("o-1", 99.0),
         Receipt("o-1", 14.5, RECEIPT.lines),
