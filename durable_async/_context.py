@@ -39,10 +39,10 @@ from durable_async.exceptions import NonDeterministicExecutionError
 from durable_async.logger import Logger, LogInfo
 
 if TYPE_CHECKING:
+    from durable_async._protocols import LambdaContext, LoggerInterface
     from durable_async.batch import BatchResult
     from durable_async.operations.callback import Callback, WaitForCallbackContext
     from durable_async.operations.condition import WaitForConditionCheckContext
-    from durable_async.types import LambdaContext, LoggerInterface
     from durable_async.waits import WaitForConditionConfig
 from durable_async.serdes import SerDes
 from durable_async.service.clock import Clock

@@ -36,7 +36,7 @@ from durable_async.service import DurableService
 from durable_async.service.clock import Clock, RealClock
 
 if TYPE_CHECKING:
-    from durable_async.types import LambdaContext
+    from durable_async._protocols import LambdaContext
 
 __all__ = ["DurableHandler", "durable_execution"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from durable_async.types import LoggerInterface
+    from durable_async._protocols import LoggerInterface
 
 __all__ = ["LogInfo", "Logger"]
 

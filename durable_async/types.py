@@ -8,11 +8,11 @@ annotation ported from the reference means the object the handler actually recei
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from durable_async._context import DurableContext, StepContext
+from durable_async._protocols import LambdaContext, LoggerInterface
 from durable_async.batch import BatchResult
 from durable_async.operations.callback import Callback, WaitForCallbackContext
 from durable_async.operations.condition import WaitForConditionCheckContext
@@ -31,40 +31,6 @@ __all__ = [
 ]
 
 C_contra = TypeVar("C_contra", contravariant=True)
-
-
-class LoggerInterface(Protocol):
-    """What a logger given to ``DurableContext`` must offer (``logging.Logger`` does)."""
-
-    def debug(
-        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
-    ) -> None: ...
-
-    def info(
-        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
-    ) -> None: ...
-
-    def warning(
-        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
-    ) -> None: ...
-
-    def error(
-        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
-    ) -> None: ...
-
-    def exception(
-        self, msg: object, *args: object, extra: Mapping[str, object] | None = None
-    ) -> None: ...
-
-
-class LambdaContext(Protocol):
-    """The Lambda runtime's context object, as a handler receives it."""
-
-    aws_request_id: str
-    function_name: str | None
-    invoked_function_arn: str | None
-
-    def get_remaining_time_in_millis(self) -> int: ...
 
 
 class SummaryGenerator(Protocol[C_contra]):
