@@ -178,12 +178,27 @@ class StepContext:
     The reference's fields, in its order, so a test can build one to call a step function.
     """
 
-    __slots__ = ("attempt", "logger", "operation_id")
+    __slots__ = ("_logger", "_ref", "attempt", "operation_id")
 
     def __init__(self, logger: Any, attempt: int = 1, operation_id: str = "") -> None:
-        self.logger = logger
+        self._logger = logger
+        self._ref: OperationRef | None = None
         self.attempt = attempt
         self.operation_id = operation_id
+
+    @classmethod
+    def for_attempt(cls, ref: OperationRef, attempt: int) -> StepContext:
+        """The context of ``ref``'s attempt; its logger is made when the step first uses it."""
+        context = cls(None, attempt, ref.op_id)
+        context._ref = ref
+        return context
+
+    @property
+    def logger(self) -> Any:
+        """A logger with the step's id, name and attempt on every record."""
+        if self._logger is None and self._ref is not None:
+            self._logger = self._ref.logger(self.attempt)
+        return self._logger
 
 
 class DurableContext:

@@ -166,6 +166,8 @@ def serdes_for_return(func: Callable[..., Any]) -> TypedSerDes[Any] | None:
     defined inside a function, say) infers nothing.
     """
     original = getattr(func, "_original_func", func)
+    if "return" not in getattr(original, "__annotations__", {}):
+        return None  # the common case (lambdas, unannotated steps), without resolving hints
     try:
         result = get_type_hints(original).get("return")
     except Exception:

@@ -127,9 +127,7 @@ class _Step:
         return result
 
     async def call(self, attempt: int) -> Any:
-        return await call_user(
-            self.func, StepContext(self.ref.logger(attempt), attempt, self.op_id)
-        )
+        return await call_user(self.func, StepContext.for_attempt(self.ref, attempt))
 
     async def handle_failure(self, error: Exception, attempt: int, *, retry: bool = True) -> Any:
         """Record RETRY (and return ``_RETRY``) or FAIL (and raise StepError)."""
