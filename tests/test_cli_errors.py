@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.service.helpers import folder, text_file, truncated_store
 from tests.test_cli import ORDER, lines, run_cli
 
 EXIT_USAGE = 2
@@ -27,26 +27,6 @@ async def handler(event, ctx):
 
     return await ctx.step(record, name="record")
 """
-
-
-def text_file(path: Path) -> Path:
-    path.write_text("these are notes, not a database\n" * 100, encoding="utf-8")
-    return path
-
-
-def folder(path: Path) -> Path:
-    path.mkdir()
-    return path
-
-
-def truncated_store(path: Path) -> Path:
-    database = sqlite3.connect(path)
-    with database:
-        database.execute("CREATE TABLE filler (x)")
-        database.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 100)
-    database.close()
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2 + 100])
-    return path
 
 
 @pytest.mark.parametrize(

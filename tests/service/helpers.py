@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from durable_async.service.local import LocalDurableService
@@ -44,3 +46,29 @@ Begin = Callable[..., Awaitable[Session]]
 def update(operation_id: str, kind: str, action: str, **extra: Any) -> dict[str, Any]:
     """Return an OperationUpdate dict."""
     return {"Id": operation_id, "Type": kind, "Action": action, **extra}
+
+
+# Files a store must refuse with one clear sentence: each makes one at ``path`` and returns it.
+
+
+def text_file(path: Path) -> Path:
+    """A text file where a database should be."""
+    path.write_text("not a database\n" * 100, encoding="utf-8")
+    return path
+
+
+def folder(path: Path) -> Path:
+    """A folder where a database should be."""
+    path.mkdir()
+    return path
+
+
+def truncated_store(path: Path) -> Path:
+    """A real SQLite file cut in half, as a crashed copy would leave it."""
+    database = sqlite3.connect(path)
+    with database:
+        database.execute("CREATE TABLE filler (x)")
+        database.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 100)
+    database.close()
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2 + 100])
+    return path

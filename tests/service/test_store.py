@@ -20,7 +20,7 @@ from durable_async.service.local import (
     SqliteStore,
 )
 
-from .helpers import START, update
+from .helpers import START, folder, text_file, truncated_store, update
 
 
 async def _one_step_then_wait(service: LocalDurableService) -> str:
@@ -147,32 +147,12 @@ async def test_sqlite_store_keeps_the_mode_of_an_existing_file(tmp_path: Path) -
     assert _mode(path) == 0o640
 
 
-def _truncated_store(path: Path) -> Path:
-    database = sqlite3.connect(path)
-    with database:
-        database.execute("CREATE TABLE filler (x)")
-        database.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 100)
-    database.close()
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2 + 100])
-    return path
-
-
-def _text_file(path: Path) -> Path:
-    path.write_text("not a database\n" * 100, encoding="utf-8")
-    return path
-
-
-def _folder(path: Path) -> Path:
-    path.mkdir()
-    return path
-
-
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
-        pytest.param(_text_file, "file is not a database", id="text"),
-        pytest.param(_folder, "it is a folder", id="folder"),
-        pytest.param(_truncated_store, "database disk image is malformed", id="truncated"),
+        pytest.param(text_file, "file is not a database", id="text"),
+        pytest.param(folder, "it is a folder", id="folder"),
+        pytest.param(truncated_store, "database disk image is malformed", id="truncated"),
     ],
 )
 async def test_an_unusable_store_file_raises_one_sentence_naming_it(
