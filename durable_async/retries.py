@@ -30,6 +30,7 @@ from durable_async.config import (
     _show,
 )
 from durable_async.exceptions import ValidationError
+from durable_async.operations.with_retry import WithRetryConfig, with_retry
 
 __all__ = [
     "JitterStrategy",
@@ -346,7 +347,3 @@ class RetryPresets:
                 jitter_strategy=JitterStrategy.NONE,
             )
         )
-
-
-# Last, so the operation module finds this one complete whichever of the two is imported first.
-from durable_async.operations.with_retry import WithRetryConfig, with_retry  # noqa: E402

@@ -19,14 +19,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 from durable_async.service import ServiceError
-
-if TYPE_CHECKING:
-    from durable_async.service.local.store import Store
 
 __all__ = [
     "LEASE_SECONDS",
@@ -129,6 +127,16 @@ def _zombie(pid: int) -> bool:
     return state in (["Z"], ["X"])
 
 
+class LeaseStore(Protocol):
+    """The part of a store the keeper uses (every ``Store`` has it)."""
+
+    async def take_lease(self, lease: Lease) -> Lease: ...
+
+    async def renew_leases(self, leases: Sequence[Lease]) -> None: ...
+
+    async def release_lease(self, lease: Lease) -> None: ...
+
+
 class LeaseKeeper:
     """The leases one runner holds: taken before a drive, renewed together, released after.
 
@@ -136,7 +144,7 @@ class LeaseKeeper:
     and the release of the last lease ends it.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: LeaseStore) -> None:
         self._store = store
         self._held: dict[str, Lease] = {}  # by token
         self._renewer: asyncio.Task[None] | None = None
