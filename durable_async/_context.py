@@ -82,6 +82,8 @@ class Runtime:
 
     def logger_for(self, scope: Scope) -> LoggerInterface:
         """The logger a context in ``scope`` writes through: its nearest ancestor's set one."""
+        if not self.loggers:
+            return _log  # nobody called set_logger: no walk up the scopes per new context
         current: Scope | None = scope
         while current is not None:
             if current in self.loggers:

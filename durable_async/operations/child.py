@@ -90,8 +90,7 @@ class _Child:
         self.ctx = ctx
         self.op_id = op_id
         self.config = config
-        sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
-        self.ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name, scope)
+        self.ref = _context_ref(ctx, op_id, name, config, sub_type, scope)
         self.outer_scope = scope or ctx.scope
         self.serdes = ctx.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
         self.arn = ctx.runtime.arn
@@ -160,8 +159,7 @@ async def _run_virtual(
     scope: Scope | None,
 ) -> Any:
     """Run ``func`` in a virtual child of ``ctx``: no record, the result round-tripped anyway."""
-    sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
-    ref = OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name, scope)
+    ref = _context_ref(ctx, op_id, name, config, sub_type, scope)
     if ref.recorded() is not None:
         raise _virtual_mismatch(ref)
     inner = Scope(scope or ctx.scope)
@@ -175,6 +173,19 @@ async def _run_virtual(
         raise
     except Exception as exc:
         raise _child_error(ErrorObject.from_exception(exc)) from exc
+
+
+def _context_ref(
+    ctx: DurableContext,
+    op_id: str,
+    name: str | None,
+    config: ChildConfig,
+    sub_type: str | None,
+    scope: Scope | None,
+) -> OperationRef:
+    """The CONTEXT operation a child context is (or, virtual, would be) recorded as."""
+    sub_type = sub_type or config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT.value
+    return OperationRef(ctx, op_id, OperationType.CONTEXT, sub_type, name, scope)
 
 
 def _virtual_mismatch(ref: OperationRef) -> NonDeterministicExecutionError:
