@@ -34,16 +34,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import importlib.util
 import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from durable_async._execution import DurableHandler
+from durable_async._loader import function_name, load
 from durable_async.service import ServiceError
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
@@ -60,7 +58,6 @@ EXIT_TIMEOUT = 3
 EXIT_LEASED = 4
 EXIT_INTERRUPTED = 130
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,66 +108,34 @@ def _check_name(option: str, name: str | None) -> None:
 
 
 def load_handler(target: str) -> tuple[DurableHandler[Any, Any], str]:
-    """Import ``path/to/file.py:name`` and return the durable handler and a function name."""
-    handler, function_name = _load(target)
-    if not isinstance(handler, DurableHandler):
+    """Import ``FILE.py:ATTR`` or ``pkg.module:ATTR``; return the durable handler and its name."""
+    loaded = load(target)
+    if not isinstance(loaded.value, DurableHandler):
         raise ValueError(f"{target} is not a durable handler; decorate it with @durable_execution.")
-    return handler, function_name
-
-
-def _load(target: str) -> tuple[Any, str]:
-    """Import ``path/to/file.py:name``; return the object and a function name made from both."""
-    path_text, _, attribute = target.rpartition(":")
-    if not path_text or not attribute:
-        raise ValueError(f"expected FILE.py:HANDLER, got {target!r}")
-    path = Path(path_text)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    key = f"_durable_cli_{path.resolve()}"
-    # A private key, so a handler file named like a real module (json.py) shadows nothing, and
-    # one file named twice (--function) is imported once.
-    module = sys.modules.get(key) or _import(path, key)
-    return getattr(module, attribute, None), function_name(path, attribute)
-
-
-def function_name(path: Path, attribute: str) -> str:
-    """Return the function name of ``path:attribute``: stem, attribute and a hash of the path.
-
-    The hash of the resolved path keeps two files with one stem apart (``one/orders.py`` and
-    ``two/orders.py`` are two functions), and gives one file the same name from any folder.
-    """
-    digest = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:8]
-    readable = _NAME_UNSAFE.sub("_", f"{path.stem}-{attribute}")[: 64 - len(digest) - 1]
-    return f"{readable}-{digest}"
-
-
-def _import(path: Path, key: str) -> Any:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[key]
-        raise ImportError(f"importing {path} failed: {exc!r}") from exc
-    return module
+    return loaded.value, loaded.function_name
 
 
 def load_functions(specs: list[str]) -> dict[str, Any]:
     """Parse ``NAME=FILE.py:ATTR`` specs into durable handlers or plain callables by name."""
     functions: dict[str, Any] = {}
     for spec in specs:
-        name, sep, target = spec.partition("=")
-        if not sep:
-            raise ValueError(f"--function takes NAME=FILE.py:ATTR, got {spec!r}")
-        _check_name("--function", name)
-        function, _ = _load(target)
+        name, target = parse_function_spec(spec)
+        function = load(target).value
         if not callable(function):
             raise ValueError(f"{target} is not a function or a durable handler.")
         functions[name] = function
     return functions
+
+
+def parse_function_spec(spec: str) -> tuple[str, str]:
+    """Split ``NAME=FILE.py:ATTR`` (or ``NAME=pkg.module:ATTR``) into the name and the target."""
+    name, sep, target = spec.partition("=")
+    if not sep:
+        raise ValueError(
+            f"--function takes NAME=FILE.py:ATTR or NAME=pkg.module:ATTR, got {spec!r}"
+        )
+    _check_name("--function", name)
+    return name, target
 
 
 async def _run(
@@ -247,7 +212,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__[__doc__.index("Exit status:") :].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("target", help="path/to/file.py:handler")
+    run.add_argument("target", help="path/to/file.py:handler or package.module:handler")
     run.add_argument("--input", help="the event, as JSON")
     run.add_argument("--name", help="execution name; the same name resumes that execution")
     run.add_argument("--store", default=DEFAULT_STORE, help="SQLite file, or 'memory'")

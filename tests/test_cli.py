@@ -202,7 +202,8 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
         pytest.param(
             "examples/orders.py",
             (),
-            "durable-async: expected FILE.py:HANDLER, got 'examples/orders.py'",
+            "durable-async: expected FILE.py:ATTR or package.module:ATTR, got "
+            "'examples/orders.py'; name the file or module, a colon, and the handler's name in it.",
             id="no-handler",
         ),
         pytest.param(
@@ -221,8 +222,8 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
         pytest.param(
             "examples/orders.py:no_such_attribute",
             (),
-            "durable-async: examples/orders.py:no_such_attribute is not a durable handler; "
-            "decorate it with @durable_execution.",
+            "durable-async: examples/orders.py:no_such_attribute: module 'orders' has no "
+            "attribute 'no_such_attribute'.",
             id="missing-attribute",
         ),
         pytest.param(
