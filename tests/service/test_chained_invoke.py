@@ -111,6 +111,7 @@ async def test_durable_target_runs_as_its_own_execution(
     assert started["ChainedInvokeStartedDetails"] == {
         "FunctionName": "doubler",
         "Input": {"Payload": '{"n": 21}', "Truncated": False},
+        "ExecutedVersion": "$LATEST",
         "DurableExecutionArn": child_arn,
     }
     [succeeded] = await history(service, arn, "ChainedInvokeSucceeded")
@@ -199,6 +200,44 @@ async def test_plain_function_runs_once_and_returns_json(
     [started] = await history(service, described["DurableExecutionArn"], "ChainedInvokeStarted")
     assert "DurableExecutionArn" not in started["ChainedInvokeStartedDetails"]
     assert await service.list_executions("pricing") == []
+
+
+@pytest.mark.parametrize(
+    ("function_name", "tenant", "version"),
+    [
+        pytest.param("pricing", None, "$LATEST", id="bare"),
+        pytest.param("pricing:7", None, "7", id="version"),
+        pytest.param("pricing:live", "t-1", "live", id="alias-and-tenant"),
+        pytest.param(
+            "arn:aws:lambda:us-east-1:123456789012:function:pricing:$LATEST.PUBLISHED",
+            "acme corp/eu=1",
+            "$LATEST.PUBLISHED",
+            id="arn",
+        ),
+    ],
+)
+async def test_chained_invoke_started_records_executed_version_and_tenant(
+    service: LocalDurableService,
+    clock: SkipClock,
+    function_name: str,
+    tenant: str | None,
+    version: str,
+) -> None:
+    """ChainedInvokeStarted names the version the qualifier picks ($LATEST without one) and the
+    TenantId the SDK sent, as Lambda records them."""
+    start = invoke("i1", function_name, "{}")
+    if tenant is not None:
+        start["ChainedInvokeOptions"]["TenantId"] = tenant
+    runner = LocalRunner(service, clock=clock)
+    runner.register("caller", Caller(service, start))
+    runner.register_function("pricing", lambda payload: 1)
+    described = await runner.run("caller", None, timeout=10)
+
+    [started] = await history(service, described["DurableExecutionArn"], "ChainedInvokeStarted")
+    details = started["ChainedInvokeStartedDetails"]
+    assert details["ExecutedVersion"] == version
+    assert details["FunctionName"] == function_name
+    assert details.get("TenantId") == tenant
 
 
 async def test_plain_function_error_fails_the_invoke(

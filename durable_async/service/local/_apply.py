@@ -235,11 +235,16 @@ def settle_output(batch: Batch, output: Json) -> None:
 
 def fire_due(batch: Batch, candidates: Iterable[str]) -> None:
     """Complete each due candidate: waits succeed, retries get READY, callbacks time out."""
-    for operation_id in [*candidates, *batch.changed]:
-        row = batch.ops[operation_id]
-        due = row.due_ms
-        if due is None or due > batch.now_ms:
-            continue
+    due_rows = [batch.ops[i] for i in dict.fromkeys([*candidates, *batch.changed])]
+    # Earliest first, so what fell due before the execution's timeout still happens before it.
+    due_rows = sorted(
+        (row for row in due_rows if row.due_ms is not None and row.due_ms <= batch.now_ms),
+        key=lambda row: (row.due_ms, row.position),
+    )
+    for row in due_rows:
+        if batch.execution.terminal:
+            return
+        due = int(row.due_ms or 0)
         if row.type == "WAIT":
             batch.end(row, "SUCCEEDED")
             seconds = round((due - int(row.data["StartTimestamp"])) / 1000)
@@ -249,6 +254,15 @@ def fire_due(batch: Batch, candidates: Iterable[str]) -> None:
             batch.touch(row)
         elif row.type == "CALLBACK":
             _callbacks.time_out(batch, row)
+        elif row.type == "EXECUTION" and not batch.execution.terminal:
+            time_out_execution(batch, row)
+
+
+def time_out_execution(batch: Batch, row: OperationRow) -> None:
+    """End the execution TIMED_OUT: its ExecutionTimeout has passed."""
+    seconds = round((int(row.meta["TimeoutAt"]) - int(row.data["StartTimestamp"])) / 1000)
+    error = {"ErrorMessage": f"Execution timed out after {seconds} seconds."}
+    finish_execution(batch, "TIMED_OUT", error=error)
 
 
 HANDLERS: dict[str, dict[str, Handler]] = {

@@ -35,6 +35,7 @@ __all__ = [
     "close_invocation",
     "complete_invocation",
     "end_execution",
+    "fire_due_timers",
     "issue_token",
     "open_invocation",
     "respond",
@@ -84,8 +85,11 @@ def apply_call(
     return response, batch
 
 
-def open_invocation(snapshot: Snapshot, *, now: int) -> tuple[str, Batch]:
-    """Begin an invocation: close a dangling one, fire due timers, issue a token."""
+def open_invocation(snapshot: Snapshot, *, now: int) -> tuple[str | None, Batch]:
+    """Begin an invocation: close a dangling one, fire due timers, issue a token.
+
+    Returns no token when a due timer ended the execution (its ExecutionTimeout passed).
+    """
     execution = snapshot.execution
     if execution.terminal:
         raise conflict(
@@ -96,6 +100,8 @@ def open_invocation(snapshot: Snapshot, *, now: int) -> tuple[str, Batch]:
     if execution.invocation_key is not None:
         complete_invocation(batch, _INTERRUPTED)
     fire_due(batch, snapshot.due)
+    if execution.terminal:
+        return None, batch
     execution.invocations += 1
     execution.invocation_key = uuid.uuid4().hex
     execution.invocation_start_ms = now
@@ -166,6 +172,14 @@ def _pending_failure(execution: ExecutionRecord, waiting: bool) -> Json | None:
         "finish with SUCCEEDED or FAILED when nothing is left to wait for.",
         "InvalidInvocationOutput",
     )
+
+
+def fire_due_timers(snapshot: Snapshot, *, now: int) -> tuple[bool, Batch]:
+    """Fire the execution's due timers (its timeout included); return whether it ended."""
+    batch = Batch(snapshot, now)
+    if not snapshot.execution.terminal:
+        fire_due(batch, snapshot.due)
+    return snapshot.execution.terminal, batch
 
 
 def end_execution(

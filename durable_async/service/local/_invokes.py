@@ -14,13 +14,20 @@ import uuid
 
 from durable_async.service.local._batch import Batch, require_new, set_field
 from durable_async.service.local._history import error_block, result_block
-from durable_async.service.local._model import Json, OperationRow, execution_arn, invalid
+from durable_async.service.local._model import (
+    VERSION,
+    Json,
+    OperationRow,
+    execution_arn,
+    invalid,
+)
 
 __all__ = [
     "INTERRUPTED_ERROR",
     "child_identity",
     "claim",
     "complete",
+    "executed_version",
     "outcome_of",
     "pending",
     "start",
@@ -49,6 +56,12 @@ INTERRUPTED_ERROR: Json = {
 def target_name(function_name: str) -> str:
     """Return the bare function name in a name, ``name:qualifier``, partial ARN or ARN."""
     return function_name.split(":function:", 1)[-1].split(":", 1)[0]
+
+
+def executed_version(function_name: str) -> str:
+    """Return the version an invoke of ``function_name`` runs: its qualifier, or $LATEST."""
+    qualifier = function_name.split(":function:", 1)[-1].partition(":")[2]
+    return qualifier or VERSION
 
 
 def unknown_target_error(name: str) -> Json:
@@ -86,8 +99,10 @@ def start(batch: Batch, update: Json, current: OperationRow | None) -> None:
     child_arn = execution_arn(name, child_name, child_id)
     row.meta.update({"FunctionName": name, "Kind": kind, "Input": payload, "ChildArn": child_arn})
     set_field(row.meta, "TenantId", options.get("TenantId"))
+    set_field(details, "TenantId", options.get("TenantId"))
     if payload is not None:
         details["Input"] = {"Payload": payload, "Truncated": False}
+    details["ExecutedVersion"] = executed_version(options["FunctionName"])
     if kind == "durable":
         details["DurableExecutionArn"] = child_arn
     batch.event("ChainedInvokeStarted", row, details)

@@ -91,6 +91,8 @@ class OperationRow:
             return _int_or_none(self.data.get("WaitDetails", {}).get("ScheduledEndTimestamp"))
         if self.type == "STEP" and self.status == "PENDING":
             return _int_or_none(self.data.get("StepDetails", {}).get("NextAttemptTimestamp"))
+        if self.type == "EXECUTION" and self.status == "STARTED":
+            return _int_or_none(self.meta.get("TimeoutAt"))
         if self.type == "CALLBACK" and self.status == "STARTED":
             deadlines = [self.meta.get(key) for key in ("TimeoutAt", "HeartbeatAt")]
             return min((int(t) for t in deadlines if t is not None), default=None)

@@ -42,6 +42,7 @@ from durable_async.service.local._calls import (
     apply_call,
     close_invocation,
     end_execution,
+    fire_due_timers,
     open_invocation,
 )
 from durable_async.service.local._history import make_event, redact
@@ -52,6 +53,7 @@ from durable_async.service.local._model import (
     Snapshot,
     check_error,
     clean_text,
+    conflict,
     dumps,
     error_object,
     invalid,
@@ -164,22 +166,32 @@ class LocalDurableService:
 
     @_held
     async def start_execution(
-        self, function_name: str, input_payload: str | None, *, name: str | None = None
+        self,
+        function_name: str,
+        input_payload: str | None,
+        *,
+        name: str | None = None,
+        timeout_seconds: int | None = None,
     ) -> str:
         """Create an execution and return its ARN; an existing ``name`` returns that execution.
 
-        A start is a client call: its store calls go ahead of the executions in flight.
+        ``timeout_seconds`` is the ExecutionTimeout: once it passes, the execution ends
+        TIMED_OUT. A start is a client call: its store calls go ahead of the executions in
+        flight.
         """
         check_name(function_name, "function name")
         if name is not None:
             check_name(name, "execution name")
+        _check_timeout(timeout_seconds)
         if input_payload is not None and not isinstance(input_payload, str):
             raise invalid(
                 f"The input payload must be JSON text, not {type(input_payload).__name__}; "
                 "encode it with json.dumps first."
             )
         with client_calls():
-            return await self._start(function_name, input_payload, name=name)
+            return await self._start(
+                function_name, input_payload, name=name, timeout_seconds=timeout_seconds
+            )
 
     @_held
     async def begin_invocation(self, arn: str) -> dict[str, Any]:
@@ -187,6 +199,8 @@ class LocalDurableService:
         async with self._lock(arn):
             now = self._now_ms()
             token = await self._transact(arn, (), now, partial(open_invocation, now=now))
+            if token is None:
+                raise conflict(f"Execution {arn!r} timed out before this invocation began.")
             state = await self._page(arn, -1, self.page_size)
         return {
             "DurableExecutionArn": arn,
@@ -216,6 +230,27 @@ class LocalDurableService:
                 retryable=True,
                 status_code=400,
             )
+
+    @_held
+    async def fire_due_timers(self, arn: str) -> bool:
+        """Fire the execution's timers that are due now; return True once it has ended.
+
+        A runner calls this when the ExecutionTimeout passes while an invocation runs.
+        """
+        async with self._lock(arn):
+            now = self._now_ms()
+            ended: bool = await self._transact(arn, (), now, partial(fire_due_timers, now=now))
+        return ended
+
+    @_held
+    async def execution_deadline(self, arn: str) -> float | None:
+        """Return when the execution times out, in epoch seconds; None without a timeout."""
+        execution = await self._execution(arn)
+        if execution.terminal:
+            return None
+        rows = await self._store.list_operations(arn, -1, 1)
+        due = rows[0].due_ms if rows and rows[0].type == "EXECUTION" else None
+        return None if due is None else due / 1000
 
     @_held
     async def fail_execution(self, arn: str, error: str | dict[str, Any]) -> None:
@@ -424,7 +459,9 @@ class LocalDurableService:
         if execution.op_seq > execution.delivered_seq or any(r.status == "READY" for r in waiting):
             return self.clock.now()
         due = [row.due_ms for row in waiting if row.due_ms is not None]
-        return min(due) / 1000 if due else None
+        first = min(due) / 1000 if due else None
+        deadline = await self.execution_deadline(arn)
+        return min((t for t in (first, deadline) if t is not None), default=None)
 
     # Change notification.
 
@@ -445,15 +482,17 @@ class LocalDurableService:
         *,
         name: str | None,
         execution_id: str | None = None,
+        timeout_seconds: int | None = None,
     ) -> str:
+        create = partial(self._create, timeout_seconds=timeout_seconds)
         if name is None:
-            return await self._create(function_name, input_payload, None, execution_id)
+            return await create(function_name, input_payload, None, execution_id)
         # Only starts of the same name need to see each other: the first creates, the rest find.
         async with self._name_lock(function_name, name):
             if found := await self._store.find_execution(function_name, name):
                 return found
             try:
-                return await self._create(function_name, input_payload, name, execution_id)
+                return await create(function_name, input_payload, name, execution_id)
             except ServiceError as exc:
                 # Another process on the same store created the name between look-up and insert.
                 found = await self._store.find_execution(function_name, name)
@@ -467,6 +506,8 @@ class LocalDurableService:
         input_payload: str | None,
         name: str | None,
         execution_id: str | None,
+        *,
+        timeout_seconds: int | None = None,
     ) -> str:
         now = self._now_ms()
         payload = None if input_payload is None else clean_text(input_payload)
@@ -477,6 +518,9 @@ class LocalDurableService:
         started["ExecutionStartedDetails"] = {
             "Input": {"Payload": execution.input_payload, "Truncated": False}
         }
+        if timeout_seconds is not None:
+            started["ExecutionStartedDetails"]["ExecutionTimeout"] = timeout_seconds
+            operation.meta["TimeoutAt"] = now + timeout_seconds * 1000
         await self._store.create(execution, operation, [started])
         return execution.arn
 
@@ -593,6 +637,21 @@ def _check_size(what: str, size: int) -> None:
         raise invalid(
             f"{what} carries at most {MAX_PAYLOAD_BYTES} bytes but this one has {size}; keep "
             "large values elsewhere and send a reference."
+        )
+
+
+# ExecutionTimeout's bounds in Lambda's DurableConfig: 1 second to 366 days.
+_MAX_TIMEOUT_SECONDS = 31_622_400
+
+
+def _check_timeout(seconds: int | None) -> None:
+    if seconds is None:
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise invalid(f"ExecutionTimeout must be a whole number of seconds, not {seconds!r}.")
+    if not 1 <= seconds <= _MAX_TIMEOUT_SECONDS:
+        raise invalid(
+            f"ExecutionTimeout must be from 1 to {_MAX_TIMEOUT_SECONDS} seconds, got {seconds}."
         )
 
 

@@ -235,7 +235,7 @@ class LocalRunner:
                 return None
             raise
         try:
-            output = await invoker(event)
+            output = await self._call(arn, invoker, event)
         except (Exception, SystemExit) as exc:  # a failed invocation is retried, as Lambda does
             return await self._record_failure(arn, _error_of(exc))
         if not isinstance(output, dict):
@@ -248,6 +248,27 @@ class LocalRunner:
                 raise
             return _error("InvalidInvocationOutput", exc.message)
         return None
+
+    async def _call(self, arn: str, invoker: Invoker, event: dict[str, Any]) -> dict[str, Any]:
+        """Run the invocation; time the execution out if its ExecutionTimeout passes meanwhile.
+
+        The invocation is not cut short: its next checkpoint finds the execution ended, and
+        its end is recorded as usual.
+        """
+        deadline = await self.service.execution_deadline(arn)
+        if deadline is None:
+            return await invoker(event)
+        call = asyncio.ensure_future(invoker(event))
+        timer = asyncio.ensure_future(self.clock.sleep_until(deadline))
+        try:
+            await asyncio.wait({call, timer}, return_when=asyncio.FIRST_COMPLETED)
+            if not call.done():
+                await self.service.fire_due_timers(arn)
+            return await call
+        finally:
+            for task in (call, timer):
+                task.cancel()
+            await asyncio.gather(call, timer, return_exceptions=True)
 
     async def _record_failure(self, arn: str, error: dict[str, Any]) -> dict[str, Any]:
         await self.service.end_invocation(arn, None, error=error)
