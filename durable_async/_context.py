@@ -39,6 +39,7 @@ from durable_async.exceptions import NonDeterministicExecutionError
 from durable_async.logger import Logger, LogInfo
 
 if TYPE_CHECKING:
+    from durable_async._instrument import Instrumentation
     from durable_async._protocols import LambdaContext, LoggerInterface
     from durable_async.batch import BatchResult
     from durable_async.operations.callback import Callback, WaitForCallbackContext
@@ -73,6 +74,8 @@ class Runtime:
     #: The handler's default SerDes (``durable_execution(serdes=...)``), None to keep each
     #: operation's own default.
     default_serdes: SerDes[Any] | None = None
+    #: The invocation's plugins, None when the handler has none.
+    instrumentation: Instrumentation | None = None
 
     def serdes_for(self, own: SerDes[Any] | None, fallback: SerDes[Any]) -> SerDes[Any]:
         """The SerDes an operation uses: its own, else the handler's default, else ``fallback``."""
@@ -150,14 +153,20 @@ class OperationRef:
 
     async def send(self, action: OperationAction, **fields: Any) -> None:
         """Checkpoint this operation's ``action`` and wait until it is persisted."""
-        await self.ctx.runtime.send(
-            self.update(action, **fields), scope=self.scope or self.ctx.scope
-        )
+        update = self.update(action, **fields)
+        self._started(update)
+        await self.ctx.runtime.send(update, scope=self.scope or self.ctx.scope)
 
     def enqueue(self, action: OperationAction, **fields: Any) -> None:
         """Queue this operation's ``action`` without waiting for it."""
-        scope = self.scope or self.ctx.scope
-        self.ctx.runtime.checkpointer.enqueue(self.update(action, **fields), scope=scope)
+        update = self.update(action, **fields)
+        self._started(update)
+        self.ctx.runtime.checkpointer.enqueue(update, scope=self.scope or self.ctx.scope)
+
+    def _started(self, update: dict[str, Any]) -> None:
+        instrumentation = self.ctx.runtime.instrumentation
+        if instrumentation is not None and update["Action"] == OperationAction.START.value:
+            instrumentation.operation_started(update, self.current())
 
     async def wait_for_next_attempt(self) -> Operation | None:
         """Park until the service marks this operation READY after a RETRY's delay."""
@@ -568,6 +577,8 @@ class DurableContext:
         op = self._runtime.state.get(op_id)
         if op is None:
             return None
+        if self._runtime.instrumentation is not None:
+            self._runtime.instrumentation.replayed(op)
         mismatches = [
             f"{field} recorded {old!r}, code asks for {new!r}"
             for field, old, new in (

@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from durable_async._activity import Activity
 from durable_async._checkpoint import Checkpointer
 from durable_async._context import DurableContext, Runtime
+from durable_async._instrument import Instrumentation
 from durable_async._models import (
     ErrorObject,
     OperationAction,
@@ -31,12 +33,15 @@ from durable_async.exceptions import (
     SerDesError,
     ValidationError,
 )
+from durable_async.plugin import DurableInstrumentationPluginFactory
+from durable_async.plugin_discovery import load_configured_plugins
 from durable_async.serdes import SerDes
 from durable_async.service import DurableService
 from durable_async.service.clock import Clock, RealClock
 
 if TYPE_CHECKING:
     from durable_async._protocols import LambdaContext
+    from durable_async.execution import DurableExecutionInvocationInput
 
 __all__ = ["DurableHandler", "durable_execution"]
 
@@ -63,14 +68,22 @@ class DurableHandler(Generic[E, R]):
         batcher_config: CheckpointBatcherConfig | None = None,
         service: DurableService | None = None,
         serdes: SerDes[Any] | None = None,
+        plugins: list[DurableInstrumentationPluginFactory] | None = None,
     ) -> None:
         self.func = func
         self.batcher_config = batcher_config or CheckpointBatcherConfig()
         self.service = service
         self.serdes = serdes
+        #: The plugin factories every invocation uses: ``plugins`` then those named in
+        #: ``DURABLE_EXECUTION_PLUGINS`` (read now, so a bad name fails at import time).
+        self.plugins = load_configured_plugins(plugins)
         functools.update_wrapper(self, func)
 
-    def __call__(self, event: Wire, lambda_context: LambdaContext | None = None) -> Wire:
+    def __call__(
+        self,
+        event: Wire | DurableExecutionInvocationInput,
+        lambda_context: LambdaContext | None = None,
+    ) -> Wire:
         """Run one invocation synchronously on this thread's event loop (the Lambda entry).
 
         Safe from several threads at once: each thread keeps a loop of its own.
@@ -78,7 +91,11 @@ class DurableHandler(Generic[E, R]):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            invocation = self.invoke(event, lambda_context=lambda_context)
+            invocation = self.invoke(
+                event,
+                lambda_context=lambda_context,
+                trace_header=os.environ.get("_X_AMZN_TRACE_ID"),
+            )
             return _thread_loop().run_until_complete(invocation)
         raise RuntimeError(
             "A durable handler was called synchronously from a running event loop; "
@@ -87,20 +104,26 @@ class DurableHandler(Generic[E, R]):
 
     async def invoke(
         self,
-        event: Wire,
+        event: Wire | DurableExecutionInvocationInput,
         *,
         service: DurableService | None = None,
         clock: Clock | None = None,
         lambda_context: LambdaContext | None = None,
+        trace_header: str | None = None,
     ) -> Wire:
         """Run one invocation and return its wire output (``{"Status": ...}``).
 
-        ``lambda_context`` is the Lambda context object, handed to user code as
-        ``ctx.lambda_context``.
+        ``event`` is the invocation event, as a dict or a ``DurableExecutionInvocationInput``
+        (one ``WithClient`` names the service too). ``lambda_context`` is the Lambda context
+        object, handed to user code as ``ctx.lambda_context``; ``trace_header`` the invocation's
+        ``X-Amzn-Trace-Id``, handed to plugins.
 
         Raises ``CheckpointError`` (retryable) or another ``InvocationError`` when the service
         should retry the invocation instead of recording an outcome.
         """
+        if not isinstance(event, dict):
+            service = service or getattr(event, "service_client", None)
+            event = event.to_dict()
         backend = service or self.service or _default_service()
         arn, token, initial = _parse_event(event)
         state = ExecutionState(arn)
@@ -109,11 +132,21 @@ class DurableHandler(Generic[E, R]):
             await _load_pages(backend, state, token, initial.get("NextMarker"))
         except CheckpointError as exc:
             return _outcome(_End(), exc, revoked=False)
+        instrumentation = None
+        if self.plugins:
+            instrumentation = Instrumentation.begin(
+                self.plugins,
+                state,
+                execution_input=_decode_input(_execution_operation(state).input_payload),
+                request_id=getattr(lambda_context, "aws_request_id", None),
+                updated_ids=event.get("UpdatedOperationIds") or [],
+                trace_header=trace_header,
+            )
         checkpointer = Checkpointer(
             backend,
             arn,
             token,
-            merge=state.merge,
+            merge=instrumentation.merging(state.merge) if instrumentation else state.merge,
             config=self.batcher_config,
             page=functools.partial(backend.get_execution_state, arn),
         )
@@ -127,7 +160,21 @@ class DurableHandler(Generic[E, R]):
             clock or RealClock(),
             lambda_context,
             default_serdes=self.serdes,
+            instrumentation=instrumentation,
         )
+        if instrumentation is None:
+            return await self._checkpointed(runtime)
+        try:
+            output = await self._checkpointed(runtime)
+        except BaseException as exc:
+            instrumentation.end(None, exc)
+            raise
+        instrumentation.end(output, None)
+        return output
+
+    async def _checkpointed(self, runtime: Runtime) -> Wire:
+        """Run the handler with the checkpointer open; return the invocation's wire output."""
+        checkpointer = runtime.checkpointer
         async with checkpointer:
             end = await self._run(runtime)
             if end.returned is not None:
@@ -183,6 +230,7 @@ def durable_execution(func: HandlerFunc[E, R], /) -> DurableHandler[E, R]: ...
 def durable_execution(
     *,
     boto3_client: Any = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
     serdes: SerDes[Any] | None = None,
@@ -194,6 +242,7 @@ def durable_execution(
     /,
     *,
     boto3_client: Any = None,
+    plugins: list[DurableInstrumentationPluginFactory] | None = None,
     batcher_config: CheckpointBatcherConfig | None = None,
     service: DurableService | None = None,
     serdes: SerDes[Any] | None = None,
@@ -206,6 +255,8 @@ def durable_execution(
     the handler's default SerDes: every operation without a SerDes of its own uses it (step,
     child context, map and parallel item results, callback results, chained invoke payloads and
     results, wait_for_condition state); without it each keeps the reference SDK's default.
+    ``plugins`` takes instrumentation plugin factories (:mod:`durable_async.plugin`); those
+    named in ``DURABLE_EXECUTION_PLUGINS`` are added after them.
     """
     if boto3_client is not None:
         if service is not None:
@@ -213,11 +264,17 @@ def durable_execution(
         from durable_async.service.aws import AwsDurableService  # aiobotocore only when asked
 
         service = AwsDurableService(client=boto3_client)
+    options: dict[str, Any] = {
+        "batcher_config": batcher_config,
+        "service": service,
+        "serdes": serdes,
+        "plugins": plugins,
+    }
     if func is not None:
-        return DurableHandler(func, batcher_config=batcher_config, service=service, serdes=serdes)
+        return DurableHandler(func, **options)
 
     def decorate(f: HandlerFunc[E, R]) -> DurableHandler[E, R]:
-        return DurableHandler(f, batcher_config=batcher_config, service=service, serdes=serdes)
+        return DurableHandler(f, **options)
 
     return decorate
 

@@ -14,6 +14,8 @@
     │   ├── InvokeError
     │   ├── ChildContextError
     │   └── WaitForConditionError
+    ├── InvalidStateError               an object asked for something its state forbids
+    ├── PluginLoadError                 a plugin factory could not be loaded
     └── UnrecoverableError              the invocation cannot go on
         ├── ExecutionError              fails the execution
         │   └── NonDeterministicExecutionError
@@ -43,9 +45,11 @@ __all__ = [
     "DurableOperationError",
     "ExecutionError",
     "InvocationError",
+    "InvalidStateError",
     "InvokeError",
     "NonDeterministicExecutionError",
     "OrphanedChildException",
+    "PluginLoadError",
     "RetryableSerDesError",
     "SerDesError",
     "StepError",
@@ -126,6 +130,15 @@ class ChildContextError(DurableOperationError):
 
 class WaitForConditionError(DurableOperationError):
     """A wait_for_condition ran out of attempts or its check failed."""
+
+
+class InvalidStateError(DurableExecutionsError):
+    """An operation was asked of an object in a state that does not allow it."""
+
+
+class PluginLoadError(DurableExecutionsError):
+    """An instrumentation plugin could not be loaded (``plugins=`` or
+    ``DURABLE_EXECUTION_PLUGINS``); raised when the handler is built."""
 
 
 class UnrecoverableError(DurableExecutionsError):

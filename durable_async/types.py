@@ -24,6 +24,7 @@ __all__ = [
     "DurableExecutionArn",
     "LambdaContext",
     "LoggerInterface",
+    "OperationContext",
     "StepContext",
     "SummaryGenerator",
     "WaitForCallbackContext",
@@ -37,6 +38,13 @@ class SummaryGenerator(Protocol[C_contra]):
     """Turns a result too large to checkpoint into the compact text stored instead."""
 
     def __call__(self, result: C_contra) -> str: ...
+
+
+@dataclass(frozen=True)
+class OperationContext:
+    """What an operation's own code is given: a logger."""
+
+    logger: LoggerInterface
 
 
 _ARN = re.compile(

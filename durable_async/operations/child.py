@@ -18,6 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from durable_async._checkpoint import Scope
 from durable_async._context import DurableContext, OperationRef
+from durable_async._instrument import instrumented
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -37,7 +38,7 @@ from durable_async.exceptions import (
 )
 from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
 
-__all__ = ["call_child_func", "durable_with_child_context", "run_child"]
+__all__ = ["call_child_func", "durable_with_child_context", "run_child", "run_unrecorded"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -105,8 +106,11 @@ class _Child:
             self.ref.enqueue(OperationAction.START)
         scope = Scope(self.outer_scope)
         child = DurableContext(self.ctx.runtime, parent_id=self.op_id, scope=scope)
+        replaying = op is not None and op.replay_children
         try:
-            return await self.finish(op, await call_child_func(func, child), scope)
+            work = call_child_func(func, child)
+            value = await instrumented(self.ref, work, is_replay_children=replaying)
+            return await self.finish(op, value, scope)
         except (ExecutionError, InvocationError):
             raise
         except Exception as exc:
@@ -167,12 +171,29 @@ async def _run_virtual(
     serdes = ctx.runtime.serdes_for(config.serdes, EXTENDED_TYPES_SERDES)
     arn = ctx.runtime.arn
     try:
-        value = await call_child_func(func, child)
+        value = await run_unrecorded(ref, func, child)
         return deserialize(serdes, serialize(serdes, value, op_id, arn), op_id, arn)
     except (ExecutionError, InvocationError):
         raise
     except Exception as exc:
         raise _child_error(ErrorObject.from_exception(exc)) from exc
+
+
+async def run_unrecorded(ref: OperationRef, func: ChildFunc[Any], child: DurableContext) -> Any:
+    """Run the function of a child that records no operation (virtual, a FLAT branch).
+
+    Plugins hear of it as an operation that ends when the function returns or raises.
+    """
+    instrumentation = ref.ctx.runtime.instrumentation
+    if instrumentation is None:
+        return await call_child_func(func, child)
+    try:
+        value = await instrumented(ref, call_child_func(func, child))
+    except Exception as exc:
+        instrumentation.unrecorded_end(ref, ErrorObject.from_exception(exc))
+        raise
+    instrumentation.unrecorded_end(ref, None)
+    return value
 
 
 def _context_ref(

@@ -18,9 +18,9 @@ from typing import Any
 
 from durable_async._activity import Activity
 from durable_async._checkpoint import Scope
-from durable_async._context import DurableContext
+from durable_async._context import DurableContext, OperationRef
 from durable_async._ids import operation_id
-from durable_async._models import ErrorObject, Operation
+from durable_async._models import ErrorObject, Operation, OperationType
 from durable_async.concurrency.models import (
     BatchItem,
     BatchItemStatus,
@@ -48,7 +48,7 @@ from durable_async.exceptions import (
     ValidationError,
 )
 from durable_async.operations.batch_serdes import ItemTextBatchSerDes
-from durable_async.operations.child import call_child_func, run_child
+from durable_async.operations.child import run_child, run_unrecorded
 from durable_async.serdes import EXTENDED_TYPES_SERDES, ExtendedTypesSerDes, SerDes
 from durable_async.serdes import deserialize as decode
 from durable_async.serdes import serialize as encode
@@ -314,7 +314,10 @@ class _Batch:
                     step_id=branch_id,
                 )
             child = DurableContext(runtime, parent_id=self.op_id, scope=scope, id_prefix=branch_id)
-            value = await call_child_func(branch.func, child)
+            ref = OperationRef(
+                child, branch_id, OperationType.CONTEXT, self.shape.item_sub_type, branch.name
+            )
+            value = await run_unrecorded(ref, branch.func, child)
             payload = encode(self.item_serdes, value, branch_id, runtime.arn)
             return decode(self.item_serdes, payload, branch_id, runtime.arn)
         config = ChildConfig(serdes=self.item_serdes)

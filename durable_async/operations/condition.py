@@ -16,6 +16,7 @@ from typing import Any
 
 from durable_async._checkpoint import check_payload_size
 from durable_async._context import DurableContext, OperationRef
+from durable_async._instrument import instrumented
 from durable_async._logger import ReplayAwareLogger
 from durable_async._models import (
     ErrorObject,
@@ -135,7 +136,8 @@ class _Condition:
 
     async def call(self, state: Any, attempt: int) -> Any:
         check_context = WaitForConditionCheckContext(self.ref.logger(attempt), attempt)
-        return await call_user(self.check, state, check_context)
+        work = call_user(self.check, state, check_context)
+        return await instrumented(self.ref, work, attempt=attempt)
 
     def encode(self, value: Any) -> str:
         return serialize(self.serdes, value, self.op_id, self.runtime.arn)

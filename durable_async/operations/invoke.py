@@ -58,6 +58,10 @@ async def run_invoke(
         options: dict[str, Any] = {"FunctionName": function_name}
         if config.tenant_id is not None:
             options["TenantId"] = config.tenant_id
+        if runtime.instrumentation is not None:
+            trace_header = runtime.instrumentation.propagation(ref, function_name)
+            if trace_header is not None:
+                options["XAmznTraceId"] = trace_header
         await ref.send(
             OperationAction.START, payload=text, options=("ChainedInvokeOptions", options)
         )

@@ -12,6 +12,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from durable_async._checkpoint import check_payload_size
 from durable_async._context import DurableContext, OperationRef, StepContext
+from durable_async._instrument import instrumented
 from durable_async._models import (
     ErrorObject,
     Operation,
@@ -127,7 +128,8 @@ class _Step:
         return result
 
     async def call(self, attempt: int) -> Any:
-        return await call_user(self.func, StepContext.for_attempt(self.ref, attempt))
+        work = call_user(self.func, StepContext.for_attempt(self.ref, attempt))
+        return await instrumented(self.ref, work, attempt=attempt)
 
     async def handle_failure(self, error: Exception, attempt: int, *, retry: bool = True) -> Any:
         """Record RETRY (and return ``_RETRY``) or FAIL (and raise StepError)."""
