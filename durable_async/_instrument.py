@@ -144,7 +144,6 @@ class Instrumentation:
             start_time=datetime.datetime.now(datetime.UTC),
             is_replayed=previous is not None,
             status=OperationStatus.STARTED,
-            attempt=previous.attempt + 1 if previous is not None else None,
         )
         self._call("on_operation_start", info)
 
@@ -257,6 +256,11 @@ class Instrumentation:
     def user_start(
         self, ref: OperationRef, attempt: int | None, is_replay_children: bool
     ) -> UserFunctionStartInfo:
+        """Tell plugins user code of ``ref`` starts; return the info its end is built from."""
+        if attempt is None and ref.type is OperationType.CONTEXT:
+            # As the reference: a child's function runs as attempt 1 unless the child was
+            # recorded before this invocation (a replay of one in progress: no attempt).
+            attempt = None if ref.op_id in self._start.operations else 1
         info = UserFunctionStartInfo(
             operation_id=ref.op_id,
             operation_type=ref.type,
