@@ -25,9 +25,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["LoadError", "Loaded", "function_name", "load"]
+__all__ = ["LoadError", "Loaded", "function_name", "load", "parse_named_target"]
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -52,6 +53,18 @@ def load(target: str) -> Loaded:
     module = _import_file(Path(source)) if _is_file(source) else _import_dotted(source)
     value = _attribute(module, attribute, target)
     return Loaded(target, value, module, function_name(_module_path(module, source), attribute))
+
+
+def parse_named_target(spec: str, option: str = "--function") -> tuple[str, str]:
+    """Split ``NAME=FILE.py:ATTR`` (or ``NAME=pkg.module:ATTR``) into the name and the target."""
+    name, sep, target = spec.partition("=")
+    if not sep:
+        raise LoadError(f"{option} takes NAME=FILE.py:ATTR or NAME=pkg.module:ATTR, got {spec!r}")
+    if not _FUNCTION_NAME.fullmatch(name):
+        raise LoadError(
+            f"{option} {name!r} is not a valid name; use 1 to 64 letters, digits, '-' or '_'."
+        )
+    return name, target
 
 
 def function_name(path: Path, attribute: str) -> str:

@@ -1,6 +1,9 @@
 """``durable-async``: run a durable function to completion on the embedded local service.
 
     durable-async run examples/orders.py:handler --input '{"order_id": "o-1", "cents": 500}'
+    durable-async serve --function orders=examples/orders.py:handler --port 8080
+
+``serve`` is the local service over HTTP with functions in worker processes (docs/serve.md).
 
 Executions live in a SQLite file (``.durable/durable.sqlite3`` by default), readable by its
 owner only. Running again with the same ``--name`` resumes that execution where it stopped
@@ -40,8 +43,9 @@ import re
 import sys
 from typing import Any
 
+from durable_async import _serve
 from durable_async._execution import DurableHandler
-from durable_async._loader import function_name, load
+from durable_async._loader import function_name, load, parse_named_target
 from durable_async.service import ServiceError
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "port":
         return _port(args)
+    if args.command == "serve":
+        return _serve_command(args)
     try:
         handler, function_name = load_handler(args.target)
         args.functions = load_functions(args.function)
@@ -95,6 +101,15 @@ def _port(args: argparse.Namespace) -> int:
     return port_files(args.files, write=args.write, out=sys.stdout, err=sys.stderr)
 
 
+def _serve_command(args: argparse.Namespace) -> int:
+    """Serve the local durable execution service with the functions named on the command line."""
+    try:
+        config = _serve.config_from(args)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    return _serve.run(config)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"durable-async: {message}", file=sys.stderr)
     return code
@@ -119,23 +134,12 @@ def load_functions(specs: list[str]) -> dict[str, Any]:
     """Parse ``NAME=FILE.py:ATTR`` specs into durable handlers or plain callables by name."""
     functions: dict[str, Any] = {}
     for spec in specs:
-        name, target = parse_function_spec(spec)
+        name, target = parse_named_target(spec)
         function = load(target).value
         if not callable(function):
             raise ValueError(f"{target} is not a function or a durable handler.")
         functions[name] = function
     return functions
-
-
-def parse_function_spec(spec: str) -> tuple[str, str]:
-    """Split ``NAME=FILE.py:ATTR`` (or ``NAME=pkg.module:ATTR``) into the name and the target."""
-    name, sep, target = spec.partition("=")
-    if not sep:
-        raise ValueError(
-            f"--function takes NAME=FILE.py:ATTR or NAME=pkg.module:ATTR, got {spec!r}"
-        )
-    _check_name("--function", name)
-    return name, target
 
 
 async def _run(
@@ -227,6 +231,13 @@ def _parser() -> argparse.ArgumentParser:
         help="make a durable handler or plain function invocable as NAME (ctx.invoke targets)",
     )
     _port_parser(commands)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the local durable execution service over HTTP, running functions",
+        description=_serve.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _serve.add_arguments(serve)
     return parser
 
 

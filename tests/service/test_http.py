@@ -547,7 +547,8 @@ async def test_server_reports_its_url_only_while_running(engine: LocalDurableSer
 
 
 async def test_module_serves_until_sigterm(tmp_path: Path) -> None:
-    """`python -m durable_async.service.local.http` prints its URL, serves, and exits on SIGTERM."""
+    """`python -m durable_async.service.local.http` (serve's alias) prints `serving URL`, serves,
+    and exits on SIGTERM."""
     store = tmp_path / "cli.sqlite3"
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "durable_async.service.local.http"),
@@ -557,7 +558,7 @@ async def test_module_serves_until_sigterm(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         async with asyncio.timeout(15):
-            url = (await process.stdout.readline()).decode().strip()
+            url = (await process.stdout.readline()).decode().removeprefix("serving ").strip()
         async with aiohttp.ClientSession(url) as http, http.get("/health") as response:
             assert response.status == 200
         process.send_signal(signal.SIGTERM)
@@ -933,7 +934,7 @@ async def serve_module(*args: str) -> tuple[str, bytes]:
         assert process.stdout is not None
         assert process.stderr is not None
         async with asyncio.timeout(15):
-            url = (await process.stdout.readline()).decode().strip()
+            url = (await process.stdout.readline()).decode().removeprefix("serving ").strip()
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(10):
             stderr = await process.stderr.read()

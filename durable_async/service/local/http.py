@@ -28,21 +28,19 @@ executions in flight.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
+import inspect
 import ipaddress
 import json
 import logging
 import math
 import re
-import signal
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -53,7 +51,6 @@ from durable_async.service.local._admission import client_calls
 from durable_async.service.local._model import clean_text, loads, shown
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.runner import Invoker, LocalRunner
-from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
 __all__ = ["LocalHttpServer", "is_loopback", "main"]
 
@@ -137,6 +134,8 @@ class LocalHttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         runner: LocalRunner | None = None,
+        execution_timeout: Callable[[str], int | None] | None = None,
+        on_lambda_endpoint: Callable[[str], None] | None = None,
     ) -> None:
         self.service = service
         self.runner = runner
@@ -144,6 +143,10 @@ class LocalHttpServer:
         self._requested_port = port
         self._app_runner: web.AppRunner | None = None
         self._port: int | None = None
+        # The ExecutionTimeout an Invoke of a function starts its executions with.
+        self._execution_timeout = execution_timeout or (lambda function_name: None)
+        self._on_lambda_endpoint = on_lambda_endpoint
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def __aenter__(self) -> Self:
         """Start serving."""
@@ -194,6 +197,9 @@ class LocalHttpServer:
         app_runner, self._app_runner, self._port = self._app_runner, None, None
         if app_runner is not None:
             await app_runner.cleanup()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def _application(self) -> web.Application:
         app = web.Application(middlewares=[_errors], client_max_size=_MAX_BODY_BYTES)
@@ -205,12 +211,15 @@ class LocalHttpServer:
                 web.post(f"{_EXECUTION}/stop", self._stop),
                 web.get(_EXECUTION, self._describe),
                 web.get(_API + "/functions/{function}/durable-executions", self._list),
+                web.get(_API + "/durable-executions", self._list_all),
                 web.post(
                     _API + "/durable-execution-callbacks/{id}/{action:succeed|fail|heartbeat}",
                     self._callback,
                 ),
                 web.post("/start-durable-execution", self._start),
                 web.get("/health", self._health),
+                web.get("/metrics", self._metrics),
+                web.put("/lambda-endpoint", self._lambda_endpoint),
                 web.post("/2015-03-31/functions/{function}/invocations", self._invoke),
             ]
         )
@@ -268,7 +277,17 @@ class LocalHttpServer:
 
     @_client_route
     async def _list(self, request: web.Request) -> web.Response:
-        function_name = _listed_function(request.match_info["function"])
+        return await self._listing(request, _listed_function(request.match_info["function"]))
+
+    @_client_route
+    async def _list_all(self, request: web.Request) -> web.Response:
+        """List executions of every function (the reference emulator's ListDurableExecutions)."""
+        function_name = request.query.get("FunctionName")
+        return await self._listing(
+            request, None if function_name is None else _listed_function(function_name)
+        )
+
+    async def _listing(self, request: web.Request, function_name: str | None) -> web.Response:
         keep = _filter(request)  # checked before the store is read
         size = _page_size(request)
         executions = [e for e in await self.service.list_executions(function_name) if keep(e)]
@@ -297,29 +316,124 @@ class LocalHttpServer:
         body = await _json_body(request)
         function_name = _function_name(_required(body, "FunctionName", str))
         name = _optional(body, "ExecutionName", str)
+        timeout = _optional(body, "ExecutionTimeoutSeconds", int)
         payload = body.get("Input")
         if payload is not None and not isinstance(payload, str):
             payload = json.dumps(payload)
-        if self.runner is None:
-            arn = await self.service.start_execution(function_name, payload, name=name)
-        else:
-            self._invoker(function_name)
-            arn = await self.runner.start(function_name, payload, name=name)
+        arn = await self._start_execution(function_name, payload, name, timeout)
         return _json_response({"ExecutionArn": arn}, status=201)
+
+    async def _start_execution(
+        self, function_name: str, payload: str | None, name: str | None, timeout: int | None
+    ) -> str:
+        if self.runner is None:
+            return await self.service.start_execution(
+                function_name, payload, name=name, timeout_seconds=timeout
+            )
+        self._invoker(function_name)
+        return await self.runner.start(function_name, payload, name=name, execution_timeout=timeout)
 
     async def _health(self, request: web.Request) -> web.Response:
         return _json_response({"status": "healthy"})
 
+    @_client_route
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """Count the executions the service holds, by status."""
+        counts: dict[str, int] = {}
+        for execution in await self.service.list_executions():
+            counts[execution["Status"]] = counts.get(execution["Status"], 0) + 1
+        return _json_response({"metrics": {"Executions": counts}})
+
+    async def _lambda_endpoint(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        url = _required(body, "EndpointUrl", str)
+        if self._on_lambda_endpoint is None:
+            raise _invalid(
+                "This service runs its functions itself; start it with --lambda-endpoint to "
+                "invoke them at a Lambda endpoint that can be changed."
+            )
+        self._on_lambda_endpoint(url)
+        return _json_response({"message": "Lambda endpoint updated successfully"})
+
     async def _invoke(self, request: web.Request) -> web.Response:
-        invoker = self._invoker(_function_name(request.match_info["function"]))
-        event = await _json_body(request)
-        headers = {"X-Amz-Executed-Version": _VERSION}
+        """Lambda Invoke: run one invocation of a durable event, else invoke the function."""
+        function_name = _function_name(request.match_info["function"])
+        version = _invoked_version(request)
+        event = await _any_json_body(request)
+        if _is_invocation_event(event):
+            return await self._invoke_once(function_name, event, version)
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type not in ("RequestResponse", "Event", "DryRun"):
+            raise _invalid(
+                f"X-Amz-Invocation-Type {shown(invocation_type)} is not one of "
+                "RequestResponse, Event or DryRun."
+            )
+        headers = {"X-Amz-Executed-Version": version}
+        if self.runner is not None and self.runner.target_kind(function_name) == "function":
+            return await self._invoke_function(function_name, event, invocation_type, headers)
+        self._invoker(function_name)
+        if invocation_type == "DryRun":
+            return web.Response(status=204, headers=headers)
+        return await self._invoke_durable(request, function_name, event, invocation_type, headers)
+
+    async def _invoke_once(self, function_name: str, event: Json, version: str) -> web.Response:
+        invoker = self._invoker(function_name)
+        headers = {"X-Amz-Executed-Version": version}
         try:
             output = await invoker(event)
         except Exception as exc:  # Lambda answers 200 and names the function error
             headers["X-Amz-Function-Error"] = "Unhandled"
             return _json_response(_function_error(exc), headers=headers)
         return _json_response(output, headers=headers)
+
+    async def _invoke_durable(
+        self,
+        request: web.Request,
+        function_name: str,
+        event: Any,
+        invocation_type: str,
+        headers: dict[str, str],
+    ) -> web.Response:
+        """Start a durable execution; answer at once (Event) or with its outcome."""
+        assert self.runner is not None  # _invoker found the function on it
+        name = request.headers.get("X-Amz-Durable-Execution-Name")
+        if name is not None and not _EXECUTION_NAME.fullmatch(name):
+            raise _invalid(
+                f"X-Amz-Durable-Execution-Name {shown(name)} is not valid; it is 1 to 64 "
+                "letters, digits, '-' or '_'."
+            )
+        payload = json.dumps(event)
+        timeout = self._execution_timeout(function_name)
+        arn = await self.runner.start(function_name, payload, name=name, execution_timeout=timeout)
+        headers["X-Amz-Durable-Execution-Arn"] = arn
+        if invocation_type == "Event":
+            return web.Response(status=202, headers=headers)
+        execution = await self.runner.wait_for_result(arn)
+        if execution["Status"] == "SUCCEEDED":
+            result = execution.get("Result")
+            return _raw_response((result or "null").encode(), headers=headers)
+        headers["X-Amz-Function-Error"] = "Unhandled"
+        return _json_response(_execution_error(execution), headers=headers)
+
+    async def _invoke_function(
+        self, function_name: str, event: Any, invocation_type: str, headers: dict[str, str]
+    ) -> web.Response:
+        """Call a plain function once: now (RequestResponse) or in the background (Event)."""
+        assert self.runner is not None
+        function = self.runner.function(function_name)
+        if invocation_type == "DryRun":
+            return web.Response(status=204, headers=headers)
+        if invocation_type == "Event":
+            task = asyncio.ensure_future(_call_function(function, event))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return web.Response(status=202, headers=headers)
+        try:
+            result = await _call_function(function, event)
+        except Exception as exc:
+            headers["X-Amz-Function-Error"] = "Unhandled"
+            return _json_response(_function_error(exc), headers=headers)
+        return _raw_response(json.dumps(result).encode(), headers=headers)
 
     def _invoker(self, function_name: str) -> Invoker:
         if self.runner is not None:
@@ -335,6 +449,54 @@ class LocalHttpServer:
 
 
 # Requests.
+
+
+def _is_invocation_event(event: Any) -> bool:
+    """Return True for a durable invocation's input event (what the service invokes with)."""
+    return isinstance(event, dict) and "DurableExecutionArn" in event and "CheckpointToken" in event
+
+
+def _invoked_version(request: web.Request) -> str:
+    """Return the version an Invoke runs: its Qualifier, the name's qualifier, or $LATEST."""
+    qualifier = request.query.get("Qualifier")
+    if qualifier is None:
+        qualifier = request.match_info["function"].split(":function:", 1)[-1].partition(":")[2]
+    if qualifier and not _QUALIFIER.fullmatch(qualifier):
+        raise _invalid(f"Qualifier {shown(qualifier)} is not a version or an alias name.")
+    return qualifier or _VERSION
+
+
+async def _any_json_body(request: web.Request) -> Any:
+    """Return the body as any JSON value (an Invoke payload); no body is an empty object."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = loads(raw)
+    except ValueError as exc:
+        raise _invalid(f"The request body is not valid JSON: {clean_text(str(exc))}.") from exc
+    _check_depth({"Payload": body})
+    return body
+
+
+async def _call_function(function: Callable[[Any], Any], payload: Any) -> Any:
+    result = function(payload)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def _execution_error(execution: Json) -> Json:
+    """Return an ended execution's error in Lambda's function error shape."""
+    error = execution.get("Error") or {}
+    body: Json = {
+        "errorType": error.get("ErrorType") or f"Execution{execution['Status'].title()}",
+        "errorMessage": error.get("ErrorMessage")
+        or f"The durable execution ended {execution['Status']}.",
+    }
+    if error.get("StackTrace"):
+        body["stackTrace"] = error["StackTrace"]
+    return body
 
 
 async def _json_body(request: web.Request) -> Json:
@@ -451,7 +613,7 @@ def _filter(request: web.Request) -> Callable[[Json], bool]:
     query = request.query
     qualifier = query.get("Qualifier", _VERSION)
     name = query.get("DurableExecutionName")
-    statuses = set(query.getall("Statuses", []))
+    statuses = set(query.getall("Statuses", []) + query.getall("StatusFilter", []))
     if not _QUALIFIER.fullmatch(qualifier):
         raise _invalid(f"Qualifier {shown(qualifier)} is not a version or an alias name.")
     if name is not None and not _EXECUTION_NAME.fullmatch(name):
@@ -517,6 +679,11 @@ def _epoch_seconds(value: Any) -> Any:
     return value
 
 
+def _raw_response(body: bytes, *, headers: dict[str, str]) -> web.Response:
+    all_headers = {"x-amzn-RequestId": str(uuid.uuid4()), **headers}
+    return web.Response(body=body, content_type="application/json", headers=all_headers)
+
+
 def _json_response(
     body: Json, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -541,10 +708,13 @@ def _error_response(error: ServiceError) -> web.Response:
 
 
 def _function_error(exc: Exception) -> Json:
+    """Return Lambda's error shape; an error relayed from another process keeps its type and
+    trace (``error_type``, ``stack_trace``)."""
+    trace = getattr(exc, "stack_trace", None)
     return {
-        "errorType": type(exc).__name__,
+        "errorType": getattr(exc, "error_type", None) or type(exc).__name__,
         "errorMessage": str(exc),
-        "stackTrace": traceback.format_exception(exc),
+        "stackTrace": trace if isinstance(trace, list) else traceback.format_exception(exc),
     }
 
 
@@ -585,23 +755,14 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
 # Command line.
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve a local durable execution service until SIGINT or SIGTERM."""
-    parser = argparse.ArgumentParser(
-        prog="python -m durable_async.service.local.http",
-        description="Serve the local durable execution service over HTTP; print its URL.",
-    )
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on; the API has no authentication, so keep it loopback",
-    )
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--store", default="memory", help="a SQLite file, or 'memory'")
-    args = parser.parse_args(argv)
-    # The server's own warnings (a host beyond loopback) and failures go to stderr.
-    logging.basicConfig(format="durable-async: %(levelname)s: %(message)s")
-    asyncio.run(_serve(args.host, args.port, args.store))
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the local durable execution service until SIGINT or SIGTERM (``durable-async serve``).
+
+    Kept as an alias of ``durable-async serve`` whose store defaults to ``:memory:``.
+    """
+    from durable_async._serve import main as serve_main  # the serve command, functions and all
+
+    return serve_main(argv, prog="python -m durable_async.service.local.http")
 
 
 def is_loopback(host: str) -> bool:
@@ -623,19 +784,5 @@ def _exposed_warning(host: str) -> str:
     )
 
 
-async def _serve(host: str, port: int, store_spec: str) -> None:
-    store: Store = MemoryStore() if store_spec == "memory" else SqliteStore(Path(store_spec))
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-    async with (
-        LocalDurableService(store) as service,
-        LocalHttpServer(service, host=host, port=port) as server,
-    ):
-        print(server.url, flush=True)
-        await stopping.wait()
-
-
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

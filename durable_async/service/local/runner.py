@@ -83,6 +83,7 @@ class LocalRunner:
         self.invocation_retry_delay = invocation_retry_delay
         self._invokers: dict[str, Invoker] = {}
         self._functions: dict[str, PlainFunction] = {}
+        self._fallback: Callable[[str], Invoker | None] | None = None
         self._group: asyncio.TaskGroup | None = None
         self._drives: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._leases = LeaseKeeper(service.store)
@@ -124,6 +125,24 @@ class LocalRunner:
         self._invokers.pop(function_name, None)
         self._functions[function_name] = fn
 
+    def set_fallback(self, fallback: Callable[[str], Invoker | None] | None) -> None:
+        """Ask ``fallback`` for the invoker of a durable function registered with neither method.
+
+        It is asked when an execution of that function is started or driven, not for chained
+        invokes: a target must be registered, so an invoke of a misspelt name fails at once.
+        """
+        self._fallback = fallback
+
+    def function(self, function_name: str) -> PlainFunction:
+        """Return the plain function registered as ``function_name`` (LookupError when none is)."""
+        fn = self._functions.get(function_name)
+        if fn is None:
+            raise LookupError(
+                f"No plain function is registered as {function_name!r}; call "
+                f"runner.register_function({function_name!r}, fn) first."
+            )
+        return fn
+
     def target_kind(self, function_name: str) -> TargetKind | None:
         """Return how ``function_name`` runs as a chained-invoke target, None if it cannot."""
         if function_name in self._invokers:
@@ -139,22 +158,33 @@ class LocalRunner:
         *,
         name: str | None = None,
         timeout: float | None = None,
+        execution_timeout: int | None = None,
     ) -> dict[str, Any]:
         """Start (or resume, when ``name`` exists) an execution and drive it to its end.
 
+        ``timeout`` bounds the real time this call waits; ``execution_timeout`` is the
+        execution's own ExecutionTimeout in seconds, after which it ends TIMED_OUT.
         Raises :class:`ExecutionLeasedError` when another runner drives that execution.
         """
         self.invoker(function_name)
-        arn = await self._start(function_name, input_payload, name)
+        arn = await self._start(function_name, input_payload, name, execution_timeout)
         return await self.drive(arn, timeout)
 
     async def start(
-        self, function_name: str, input_payload: str | None, *, name: str | None = None
+        self,
+        function_name: str,
+        input_payload: str | None,
+        *,
+        name: str | None = None,
+        execution_timeout: int | None = None,
     ) -> str:
-        """Start (or resume) an execution, drive it in the background and return its ARN."""
+        """Start (or resume) an execution, drive it in the background and return its ARN.
+
+        ``execution_timeout`` is the execution's ExecutionTimeout in seconds.
+        """
         self.invoker(function_name)
         self._require_group()
-        arn = await self._start(function_name, input_payload, name)
+        arn = await self._start(function_name, input_payload, name, execution_timeout)
         self._spawn(arn)
         return arn
 
@@ -169,9 +199,17 @@ class LocalRunner:
         """
         return await _within(timeout, arn, self._drive(arn, wait_for_lease=False))
 
-    async def _start(self, function_name: str, input_payload: str | None, name: str | None) -> str:
+    async def _start(
+        self,
+        function_name: str,
+        input_payload: str | None,
+        name: str | None,
+        execution_timeout: int | None = None,
+    ) -> str:
         try:
-            return await self.service.start_execution(function_name, input_payload, name=name)
+            return await self.service.start_execution(
+                function_name, input_payload, name=name, timeout_seconds=execution_timeout
+            )
         except ServiceError as exc:
             # Another process started the same name between the engine's look-up and insert.
             if name is None or exc.code != "ResourceConflictException":
@@ -378,6 +416,10 @@ class LocalRunner:
     def invoker(self, function_name: str) -> Invoker:
         """Return the invoker registered for ``function_name`` (LookupError when none is)."""
         invoker = self._invokers.get(function_name)
+        if invoker is None and function_name not in self._functions and self._fallback:
+            invoker = self._fallback(function_name)
+            if invoker is not None:
+                self._invokers[function_name] = invoker
         if invoker is None:
             raise LookupError(
                 f"No invoker is registered for function {function_name!r}; call "
@@ -484,7 +526,11 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, SystemExit):
         return _error(_EXIT_ERROR, _exit_message(exc.code))
     error = _error(getattr(exc, "error_type", None) or type(exc).__name__, str(exc))
-    if error["ErrorType"] != _EXIT_ERROR:
+    # An error from another process (a Lambda Invoke) carries the trace where it was raised.
+    remote = getattr(exc, "stack_trace", None)
+    if isinstance(remote, list):
+        error["StackTrace"] = [str(line) for line in remote]
+    elif error["ErrorType"] != _EXIT_ERROR:
         error["StackTrace"] = traceback.format_exception(exc)
     return error
 
