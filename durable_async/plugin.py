@@ -56,6 +56,7 @@ that raises is logged and ignored, so a plugin cannot fail an execution.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
 from enum import Enum
@@ -134,9 +135,16 @@ def _fields(operation: Operation) -> dict[str, Any]:
         "status": operation.status,
         "end_time": _time(operation.end_timestamp),
         "result": operation.result,
-        "error": operation.error,
+        "error": _copy_error(operation.error),
         "attempt": operation.attempt if operation.type is OperationType.STEP else None,
     }
+
+
+def _copy_error(error: ErrorObject | None) -> ErrorObject | None:
+    """The plugin's own copy: the recorded error's stack trace is a list replays raise with."""
+    if error is None or error.stack_trace is None:
+        return error
+    return dataclasses.replace(error, stack_trace=list(error.stack_trace))
 
 
 @dataclass(frozen=True)

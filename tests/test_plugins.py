@@ -701,3 +701,53 @@ async def test_wait_for_condition_reports_each_check_as_the_reference_does() -> 
     checks = [e[7] for events in ours.events() for e in events if e[0] == "on_user_function_end"]
     assert checks == [1, 2, 3]
     assert len(ends(ours.events())) == 1
+
+
+# -- a child rebuilt on replay (ReplayChildren: its result is too large to record) ---------------
+
+BIG = 300 * 1024
+
+
+def ref_rebuilt(factory: RecordingFactory) -> Any:
+    @ref_durable_execution(plugins=[factory])
+    def handler(event: Any, ctx: RefContext) -> Any:
+        def big(c: RefContext) -> str:
+            return c.step(lambda _: "x", name="piece") * BIG
+
+        value = ctx.run_in_child_context(big, name="big")
+        ctx.wait(RefDuration.from_seconds(1), name="pause")
+        return len(value)
+
+    return handler
+
+
+def our_rebuilt(factory: RecordingFactory) -> Any:
+    @durable_execution(plugins=[factory])
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def big(c: DurableContext) -> str:
+            return str(await c.step(lambda _: "x", name="piece")) * BIG
+
+        value = await ctx.run_in_child_context(big, name="big")
+        await ctx.wait(Duration.from_seconds(1), name="pause")
+        return len(value)
+
+    return handler
+
+
+async def test_a_child_rebuilt_on_replay_reports_its_end_on_every_rebuild() -> None:
+    """A child too large to record runs again on replay and ends again, as replayed."""
+    ref, ours, result = await side_by_side(ref_rebuilt, our_rebuilt)
+    assert result.result == BIG
+    skipped = ended_while_suspended(ref)
+    assert without_ends_of(ours.events(), skipped) == without_ends_of(ref.events(), skipped)
+    rebuilt = [e for e in ours.events()[1] if e[0] == "on_operation_end" and e[4] == "big"]
+    assert [(e[5], e[6]) for e in rebuilt] == [("SUCCEEDED", True)]
+    starts = [e for e in ours.events()[1] if e[0] == "on_user_function_start" and e[4] == "big"]
+    assert [e[-1] for e in starts] == [True]  # is_replay_children
+
+
+@GAP
+async def test_a_child_rebuilt_on_replay_with_the_wait_end_reported() -> None:
+    """The pause that elapsed while suspended is reported when replayed."""
+    ref, ours, _ = await side_by_side(ref_rebuilt, our_rebuilt)
+    assert_same(ours, ref)
