@@ -382,8 +382,10 @@ class OtelPlugin(DurableInstrumentationPlugin):
             self._started_here.add(info.operation_id)
 
     def on_operation_end(self, info: OperationEndInfo) -> None:
-        if info.start_time is None:
-            return  # a child that records nothing: its run span is all there is
+        if info.start_time is None or info.is_replayed:
+            # A child that records nothing (virtual), or one rebuilt from an ended record
+            # (ReplayChildren): its run span is all there is, the operation's is out already.
+            return
         now = datetime.datetime.now(datetime.UTC)
         start = info.start_time
         end = max(info.end_time or now, start)

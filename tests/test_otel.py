@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -26,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanContext, StatusCode, TraceFlags
 
 from durable_async import (
+    ChildConfig,
     DurableContext,
     Duration,
     JitterStrategy,
@@ -418,6 +421,126 @@ def _shape(result: DurableTestResult) -> list[tuple[Any, ...]]:
     )
 
 
+# -- child contexts that suspend, rebuild, or record nothing --------------------------------------
+
+
+def run_attributes(spans: Spans, name: str) -> list[tuple[Any, Any]]:
+    """(outcome, replayed) of each run span named ``name``, in the order they started."""
+    runs = sorted(spans.named(name), key=lambda s: s.start_time or 0)
+    return [
+        (
+            (s.attributes or {})["durable.attempt.outcome"],
+            (s.attributes or {})["durable.operation.replayed"],
+        )
+        for s in runs
+    ]
+
+
+async def test_a_child_that_suspends_has_a_run_per_invocation_and_one_operation_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The child's function runs in both invocations (INCOMPLETE, then replaying); its steps
+    and its wait have one span each."""
+
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        async def kid(child: DurableContext) -> int:
+            first = await child.step(lambda _: 1, name="before")
+            await child.wait(Duration.from_seconds(2), name="nap")
+            return first + await child.step(lambda _: 1, name="after")
+
+        return await ctx.run_in_child_context(kid, name="kid")
+
+    async with DurableTestRunner(
+        LambdaLike(handler, [OtelPluginFactory(provider)]), function_name="orders"
+    ) as runner:
+        result = await runner.run(timeout=30)
+    assert result.result == 2
+    spans = Spans(exporter)
+    assert spans.tree(spans.one("durable execution orders")) == node(
+        *[("durable invocation orders", ())] * 2,
+        (
+            "kid",
+            node(
+                *[("kid run", ())] * 2,
+                ("before", leaf("before attempt 1")),
+                ("nap", ()),
+                ("after", leaf("after attempt 1")),
+            ),
+        ),
+    )
+    assert run_attributes(spans, "kid run") == [("INCOMPLETE", False), ("SUCCEEDED", True)]
+    assert [s.status.status_code for s in sorted(spans.named("kid run"), key=_start)] == [
+        StatusCode.UNSET,
+        StatusCode.OK,
+    ]
+
+
+def _start(span: ReadableSpan) -> int:
+    return span.start_time or 0
+
+
+async def test_a_child_rebuilt_from_its_children_adds_a_run_and_no_operation_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A child whose result is too large to record (ReplayChildren) runs again on replay to
+    rebuild it: a second run span, marked replayed, and nothing else new."""
+    half = "x" * (150 * 1024)
+
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        async def kid(child: DurableContext) -> str:
+            first = await child.step(lambda _: half, name="part")
+            return first + await child.step(lambda _: half, name="part")
+
+        value = await ctx.run_in_child_context(kid, name="big")
+        await ctx.wait(Duration.from_seconds(1), name="tick")
+        return len(value)
+
+    async with DurableTestRunner(
+        LambdaLike(handler, [OtelPluginFactory(provider)]), function_name="orders"
+    ) as runner:
+        result = await runner.run(timeout=30)
+    assert result.result == 2 * len(half)
+    assert result.get_context("big").replay_children is True
+    spans = Spans(exporter)
+    assert spans.tree(spans.one("durable execution orders")) == node(
+        *[("durable invocation orders", ())] * 2,
+        ("big", node(*[("big run", ())] * 2, *[("part", leaf("part attempt 1"))] * 2)),
+        ("tick", ()),
+    )
+    assert run_attributes(spans, "big run") == [("SUCCEEDED", False), ("SUCCEEDED", True)]
+
+
+async def test_a_virtual_child_is_a_run_span_under_its_parents_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A virtual child records no operation: its run hangs under the enclosing span, and its
+    operations under the enclosing operation, as the service records them."""
+
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        async def inner(child: DurableContext) -> int:
+            return await child.step(lambda _: 5, name="five")
+
+        async def outer(child: DurableContext) -> int:
+            config = ChildConfig(is_virtual=True)
+            return await child.run_in_child_context(inner, name="virtual", config=config)
+
+        return await ctx.run_in_child_context(outer, name="outer")
+
+    async with DurableTestRunner(
+        LambdaLike(handler, [OtelPluginFactory(provider)]), function_name="orders"
+    ) as runner:
+        result = await runner.run(timeout=30)
+    assert result.result == 5
+    spans = Spans(exporter)
+    assert spans.tree(spans.one("durable execution orders")) == node(
+        ("durable invocation orders", ()),
+        (
+            "outer",
+            node(("outer run", ()), ("virtual run", ()), ("five", leaf("five attempt 1"))),
+        ),
+    )
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 
@@ -776,3 +899,33 @@ def test_derived_ids_are_stable_distinct_and_valid() -> None:
     assert len(ids) == 1001
     assert all(0 < span_id < 2**64 for span_id in ids)
     assert json.dumps(f"{execution_span_id(arn):016x}")  # printable as the header needs
+
+
+@given(
+    st.text(alphabet=st.sampled_from("Root=1-Parent;Sampled0123456789abcdefx ") | st.characters())
+)
+def test_any_header_text_parses_without_raising(header: str) -> None:
+    """Whatever the header holds, parsing gives valid ids or none."""
+    parsed = TraceHeader.parse(header)
+    assert parsed.trace_id is None or 0 < parsed.trace_id < 2**128
+    assert parsed.parent_span_id is None or 0 < parsed.parent_span_id < 2**64
+    assert parsed.sampled in (None, True, False)
+
+
+@given(
+    st.integers(1, 2**128 - 1),
+    st.integers(1, 2**64 - 1),
+    st.booleans(),
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789=:-", max_size=20
+    ),
+)
+def test_every_context_round_trips_through_a_header_with_other_fields(
+    trace_id: int, span_id: int, sampled: bool, lineage: str
+) -> None:
+    """format then parse is the identity, whatever other fields Lambda adds after ours."""
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    header = TraceHeader.format(SpanContext(trace_id, span_id, False, flags))
+    assert TraceHeader.parse(f"{header};Lineage={lineage}") == TraceHeader(
+        trace_id, span_id, sampled
+    )
