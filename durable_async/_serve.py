@@ -5,7 +5,7 @@ emulator's routes (``POST /start-durable-execution``, ...), and drives every exe
 until it ends. Functions run in one of two ways:
 
 * ``--function NAME=FILE.py:ATTR`` (or ``NAME=pkg.module:ATTR``): each function runs in worker
-  processes of its own, as a Lambda sandbox hosts it (:mod:`durable_async._worker`). A durable
+  processes of its own, as a Lambda sandbox hosts it (``durable_async._worker``). A durable
   handler (durable_async's or the reference SDK's) is started as a durable execution; any other
   function is a plain function, an ``Invoke`` or chained-invoke target. A worker that exits or
   is killed mid-invocation fails that invocation with ``Runtime.ExitError``; the next one runs

@@ -234,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve the local durable execution service over HTTP, running functions",
-        description=_serve.__doc__,
+        description=(_serve.__doc__ or "").replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _serve.add_arguments(serve)
