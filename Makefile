@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CONFORMANCE_STAMP := $(VENV)/.conformance-installed
 
-.PHONY: run test lint docs bench crash clean
+.PHONY: run test lint docs bench crash clean conformance conformance-dex
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "durable_async needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -18,7 +19,7 @@ run: $(STAMP)
 		--function pricing-fn=examples/everything.py:pricing \
 		--input '{"id": "o-1", "lines": [1, 2, 3]}'
 
-test: $(STAMP)
+test: $(STAMP) $(CONFORMANCE_STAMP)
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo 'make test: pytest ran no tests; that is a failure.' >&2; exit 1; fi; exit $$rc
 
@@ -35,6 +36,17 @@ bench: $(STAMP)
 
 crash: $(STAMP)
 	$(PY) -m benchmarks.crash_campaign
+
+# The AWS conformance suite declares Python >= 3.14 but runs on 3.11: install it past that check.
+$(CONFORMANCE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --ignore-requires-python 'aws-durable-execution-conformance-tests==1.0.0'
+	@touch $(CONFORMANCE_STAMP)
+
+conformance: $(CONFORMANCE_STAMP)  # our handlers on durable-async serve; table (a) of docs/conformance.md
+	$(PY) -m conformance --target serve
+
+conformance-dex: $(CONFORMANCE_STAMP)  # our handlers on dex-local-runner; table (b)
+	$(PY) -m conformance --target dex
 
 clean:
 	rm -rf $(VENV) .durable .pytest_cache .mypy_cache .ruff_cache
