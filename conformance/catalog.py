@@ -46,6 +46,12 @@ class Catalog:
         ]
         return sorted(chosen, key=requirement_order)
 
+    def hosted_for(self, ids: list[str]) -> list[Function]:
+        """The functions answering ``ids``, and every function that answers none (targets)."""
+        answering = set(self.answered_by.values())
+        names = {self.answered_by[rid] for rid in ids} | (set(self.functions) - answering)
+        return [function for name, function in self.functions.items() if name in names]
+
 
 def requirement_order(requirement_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in requirement_id.split("-"))

@@ -57,15 +57,10 @@ async def callback_heartbeat_success(event: Any, ctx: DurableContext) -> Any:
 
 
 @durable_execution
-async def callback_failure(event: Any, ctx: DurableContext) -> str:
-    """4-6: the callback is answered with failure; the handler catches it and waits."""
+async def callback_failure(event: Any, ctx: DurableContext) -> Any:
+    """4-6: the callback is answered with failure, which fails the execution."""
     callback = await ctx.create_callback(name=event)
-    try:
-        outcome = await callback.result()
-    except CallbackError as exc:
-        outcome = f"caught_failure:{exc}"
-    await ctx.wait(Duration.from_seconds(2), name="after-cb")
-    return outcome
+    return await callback.result()
 
 
 def _notified(step: Any) -> str:

@@ -207,8 +207,10 @@ def _attempts(execution_arn: str) -> int:
 @durable_step
 def crashes_first_time(step: StepContext, execution_arn: str, value: str) -> str:
     if _attempts(execution_arn) < 2:
-        time.sleep(0.2)
-        os._exit(1)  # the Lambda sandbox crashes after StepStarted is recorded
+        # Crash only once StepStarted has left: a non-blocking START may wait up to
+        # CheckpointBatcherConfig.max_batch_time_seconds (1 s) for company before it is sent.
+        time.sleep(1.5)
+        os._exit(1)
     return value
 
 
