@@ -352,6 +352,8 @@ class OtelPlugin(DurableInstrumentationPlugin):
 
     def _emit_execution(self, info: InvocationEndInfo) -> None:
         """Emit the execution's span: started when it was, ended now."""
+        if not self._sampled:
+            return  # a root span: the sampler would decide afresh, against the header's Sampled=0
         start = info.execution_start_time
         ends = [op.end_time for op in info.operations.values() if op.end_time is not None]
         end = max([datetime.datetime.now(datetime.UTC), *ends, *([start] if start else [])])

@@ -682,6 +682,9 @@ async def test_a_chained_invoke_carries_the_trace_into_the_invoked_execution(
             False,
             id="not-sampled",
         ),
+        pytest.param(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0", False, id="root-not-sampled"
+        ),
         pytest.param("Root=garbage;Parent=xyz", True, id="unreadable"),
     ],
 )
@@ -809,6 +812,28 @@ async def test_concurrent_executions_keep_their_spans_apart(
         for span in mine:
             if span.parent is not None:
                 assert span.parent.trace_id == _ctx(span).trace_id
+
+
+class FailingProcessor(SpanProcessor):
+    """A processor that raises whenever a span ends (a broken exporter pipeline)."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        raise RuntimeError("the collector is down")
+
+
+async def test_a_failing_span_pipeline_changes_nothing_in_the_execution(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Spans that fail to end are the plugin's problem: the execution records what it would."""
+    plain = await run_shop([], provider)
+    broken = TracerProvider()
+    broken.add_span_processor(FailingProcessor())
+    try:
+        traced = await run_shop([OtelPluginFactory(broken)], provider)
+    finally:
+        broken.shutdown()
+    assert (traced.status, traced.result) == (ExecutionStatus.SUCCEEDED, plain.result)
+    assert _shape(traced) == _shape(plain)
 
 
 # -- ids and headers -------------------------------------------------------------------------------
