@@ -560,5 +560,5 @@ def _detach(token: object) -> None:
     otel_context.detach(token)  # type: ignore[arg-type]
 
 
-#: The factory the ``otel`` entry point names: the global tracer provider, flushed per invocation.
 OTEL_PLUGIN_FACTORY = OtelPluginFactory()
+"""What the ``otel`` entry point names: the global tracer provider, flushed per invocation."""
