@@ -45,7 +45,8 @@ def load_configured_plugins(
         if not _is_factory(factory):
             raise PluginLoadError(
                 f"plugins[{index}] must be a plugin factory (an object with a create_plugin(info) "
-                f"method returning a DurableInstrumentationPlugin) but is {_describe(factory)}. "
+                f"method returning a DurableInstrumentationPlugin) but is {_describe(factory)}"
+                f"{_read_error(factory)}. "
                 "Pass a factory instance, not a plugin, a plugin class, a function or the "
                 "factory class: plugins=[MyPluginFactory()]."
             )
@@ -105,7 +106,8 @@ def _load(name: str) -> DurableInstrumentationPluginFactory:
     if not _is_factory(factory):
         raise PluginLoadError(
             f"Plugin {name!r} ({entry_point.value}) must name a plugin factory instance (an "
-            f"object with a create_plugin(info) method) but names {_describe(factory)}."
+            f"object with a create_plugin(info) method) but names {_describe(factory)}"
+            f"{_read_error(factory)}."
         )
     return cast(DurableInstrumentationPluginFactory, factory)
 
@@ -119,9 +121,13 @@ def _is_factory(value: object) -> bool:
     """Whether ``value.create_plugin(info)`` can be called with the info alone.
 
     A class passes only when its ``create_plugin`` is a class or static method: read off the
-    class, an instance method would take the info as ``self``.
+    class, an instance method would take the info as ``self``. A ``create_plugin`` that raises
+    when read makes no factory either.
     """
-    create = getattr(value, "create_plugin", None)
+    try:
+        create = getattr(value, "create_plugin", None)
+    except Exception:
+        return False
     if not callable(create):
         return False
     if isinstance(value, type) and inspect.isfunction(create):
@@ -135,6 +141,15 @@ def _is_factory(value: object) -> bool:
     except ValueError:
         return True  # no signature to read (a builtin): trust the member
     return True
+
+
+def _read_error(value: object) -> str:
+    """`` (reading its create_plugin raised ...)`` when it does, else nothing."""
+    try:
+        getattr(value, "create_plugin", None)
+    except Exception as exc:
+        return f" (reading its create_plugin raised {type(exc).__name__}: {exc})"
+    return ""
 
 
 def _describe(value: object) -> str:
