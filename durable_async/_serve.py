@@ -227,13 +227,13 @@ class WorkerPool:
         self,
         function_name: str,
         target: str,
-        session: aiohttp.ClientSession,
-        env: dict[str, str],
+        session: aiohttp.ClientSession | None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.function_name = function_name
         self.target = target
         self.session = session
-        self.env = env
+        self.env = env or dict(os.environ)
         self.durable: bool | None = None
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
@@ -245,6 +245,8 @@ class WorkerPool:
     async def __call__(self, function_name: str, body: bytes) -> bytes:
         worker = self._idle.pop() if self._idle else await self._spawn()
         url = worker.url + _INVOKE_PATH.format(function_name)
+        if self.session is None:
+            raise RuntimeError("The pool has no HTTP session; serve sets one before it starts.")
         try:
             payload = await _post_invoke(self.session, url, body)
         except aiohttp.ClientError as exc:
@@ -382,7 +384,10 @@ class _Functions:
         async def invoke(event: dict[str, Any]) -> dict[str, Any]:
             with self._hold():
                 payload = await backend(name, json.dumps(event).encode())
-            output = json.loads(payload)
+            try:
+                output = json.loads(payload)
+            except ValueError:
+                output = None
             if not isinstance(output, dict):
                 raise FunctionError(
                     "InvalidInvocationOutput",
@@ -423,10 +428,7 @@ def _worker_env(url: str) -> dict[str, str]:
 def _open_store(spec: str) -> Store:
     if spec in _MEMORY:
         return MemoryStore()
-    path = Path(spec)
-    if spec == DEFAULT_STORE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteStore(path)
+    return SqliteStore(Path(spec))  # it creates its folder, readable by its owner only
 
 
 async def serve(
@@ -437,12 +439,14 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set; call ``ready(url)`` once every function's worker is up."""
     clock: Clock = SkipClock() if config.skip_time else RealClock()
-    async with (
-        _open_store(config.store) as store,
-        aiohttp.ClientSession() as session,
-    ):
-        service = LocalDurableService(store, clock)
-        async with LocalRunner(service, clock=clock) as runner:
+    pools = [WorkerPool(name, target, session=None) for name, target in config.functions]
+    try:
+        async with (
+            _open_store(config.store) as store,
+            aiohttp.ClientSession() as session,
+        ):
+            service = LocalDurableService(store, clock)
+            runner = LocalRunner(service, clock=clock)
             functions = _Functions(config, runner, clock)
             endpoint = (
                 EndpointBackend(session, config.lambda_endpoint) if config.lambda_endpoint else None
@@ -455,24 +459,36 @@ async def serve(
                 execution_timeout=functions.execution_timeout,
                 on_lambda_endpoint=endpoint.set_endpoint if endpoint else None,
             )
-            async with server:
-                pools = [
-                    WorkerPool(name, target, session, _worker_env(server.url))
-                    for name, target in config.functions
-                ]
-                try:
-                    await asyncio.gather(*(pool.start() for pool in pools))
-                    for pool in pools:
-                        functions.add(pool.function_name, pool, bool(pool.durable))
-                    if endpoint is not None:
-                        for name, function in config.function_configs.items():
-                            if name not in functions.backends:
-                                functions.add(name, endpoint, function.durable)
-                        runner.set_fallback(functions.fallback(endpoint))
-                    ready(server.url)
-                    await stop.wait()
-                finally:
-                    await asyncio.gather(*(pool.close() for pool in pools))
+            # The runner closes first: its drives end (no invocation is left half recorded)
+            # while the server still answers the workers' checkpoints.
+            async with server, runner:
+                for pool in pools:
+                    pool.session, pool.env = session, _worker_env(server.url)
+                await asyncio.gather(*(pool.start() for pool in pools))
+                for pool in pools:
+                    functions.add(pool.function_name, pool, bool(pool.durable))
+                if endpoint is not None:
+                    for name, function in config.function_configs.items():
+                        if name not in functions.backends:
+                            functions.add(name, endpoint, function.durable)
+                    runner.set_fallback(functions.fallback(endpoint))
+                await _resume(service, runner, set(functions.backends))
+                ready(server.url)
+                await stop.wait()
+    finally:
+        await asyncio.gather(*(pool.close() for pool in pools))
+
+
+async def _resume(service: LocalDurableService, runner: LocalRunner, names: set[str]) -> None:
+    """Drive again the running executions of the functions served (a store serve used before)."""
+    for execution in await service.list_executions():
+        arn = execution["DurableExecutionArn"]
+        if execution["Status"] == "RUNNING" and _function_of(arn) in names:
+            runner.resume(arn)
+
+
+def _function_of(arn: str) -> str:
+    return arn.split(":function:", 1)[-1].split(":", 1)[0]
 
 
 # Command line.

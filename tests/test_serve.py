@@ -461,6 +461,26 @@ async def test_a_sqlite_store_outlives_serve_and_memory_leaves_nothing(tmp_path:
     assert [p.name for p in empty.iterdir() if not p.name.endswith(".stderr")] == []
 
 
+async def test_a_restarted_serve_drives_the_executions_it_left_running(tmp_path: Path) -> None:
+    """serve stopped while an execution waits for its callback; the next serve on the same
+    store drives it again, so answering the callback then finishes it."""
+    store = ("--store", str(tmp_path / "s.sqlite3"))
+    async with (
+        served(*store, *function_args("approval"), cwd=tmp_path) as serve,
+        lambda_client(serve.url) as client,
+    ):
+        arn = (await invoke(client, "approval", {}, InvocationType="Event"))["DurableExecutionArn"]
+        callback = await callback_id(client, arn)
+    async with (
+        served(*store, *function_args("approval"), cwd=tmp_path) as serve,
+        lambda_client(serve.url) as client,
+    ):
+        await client.send_durable_execution_callback_success(CallbackId=callback, Result=b"1")
+        described = await ended(client, arn)
+
+    assert json.loads(described["Result"]) == {"approved": "1"}
+
+
 async def test_put_lambda_endpoint_needs_endpoint_mode(tmp_path: Path) -> None:
     """PUT /lambda-endpoint is refused with a 400 when serve runs its functions itself."""
     async with (

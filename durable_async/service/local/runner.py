@@ -188,6 +188,14 @@ class LocalRunner:
         self._spawn(arn)
         return arn
 
+    def resume(self, arn: str) -> None:
+        """Drive the existing execution ``arn`` in the background (after a restart, say).
+
+        Raises LookupError when no invoker is registered for its function.
+        """
+        self.invoker(_function_name(arn))
+        self._spawn(arn)
+
     async def wait_for_result(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the execution ends and return it (GetDurableExecution shape)."""
         return await _within(timeout, arn, asyncio.shield(self._spawn(arn)))
