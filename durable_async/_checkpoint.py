@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,8 @@ class Checkpointer:
         self._wakeup = asyncio.Event()
         # The refresh record still on the queue, which later refreshes join.
         self._refresh: _Refresh | None = None
+        # Tasks waiting in make_room for the queue to hold less than a batch, first come first.
+        self._room_waiters: deque[asyncio.Future[None]] = deque()
         # Why checkpointing ended: a CheckpointError, or Suspend once the service sent no token.
         self._ended: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
@@ -252,6 +255,36 @@ class Checkpointer:
         assert future is not None
         await future
 
+    async def make_room(self) -> None:
+        """Wait while a full batch is already queued, so it leaves before more is queued.
+
+        Called first by operations that many tasks start at once (gathered steps): without it,
+        every task queues its update before the flusher runs even once, and the first call
+        leaves only after the last task started. Waiters are let in first come, first served,
+        as many as the queue has room for, when the flusher takes a batch.
+        """
+        if self._queue.qsize() < self._config.max_batch_operations and not self._room_waiters:
+            return
+        if self._closed or self._ended is not None or self._task is None or self._task.done():
+            return  # nothing will take the queue: enqueueing says why
+        waiter = asyncio.get_running_loop().create_future()
+        self._room_waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            self._let_in()  # pass on the room this waiter may have been given
+            raise
+
+    def _let_in(self) -> None:
+        """Wake as many make_room waiters as the queue has room for (all once it stops)."""
+        stopped = self._closed or self._ended is not None
+        room = self._config.max_batch_operations - self._queue.qsize()
+        while self._room_waiters and (room > 0 or stopped):
+            waiter = self._room_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                room -= 1
+
     async def refresh(self) -> None:
         """Wait for a checkpoint call made after now; concurrent refreshes share one call."""
         self._raise_if_ended()
@@ -299,6 +332,7 @@ class Checkpointer:
             unsent = [*(batch.records if batch is not None else ()), *([carry] if carry else ())]
             while not self._queue.empty():
                 unsent.append(self._queue.get_nowait())
+            self._let_in()
             for record in unsent:
                 _settle_one(record, error)
 
@@ -317,7 +351,7 @@ class Checkpointer:
     async def _assemble(self, batch: _Batch) -> _Record | None:
         """Fill ``batch``; return a record that did not fit (it starts the next batch)."""
         carry = self._take(batch)
-        if carry is None and not batch.urgent:
+        if carry is None and not batch.urgent and not batch.full():
             carry = await self._linger(batch)
         if carry is None and batch.urgent and not batch.stop:
             # Let every task that is ready run once, so siblings finishing together share a call.
@@ -327,12 +361,16 @@ class Checkpointer:
 
     def _take(self, batch: _Batch) -> _Record | None:
         """Move queued records into ``batch`` until one does not fit or a stop; return that one."""
-        while not batch.stop and not self._queue.empty():
-            record = self._taken(self._queue.get_nowait())
-            if not batch.fits(record):
-                return record
-            batch.add(record)
-        return None
+        try:
+            while not batch.stop and not self._queue.empty():
+                record = self._taken(self._queue.get_nowait())
+                if not batch.fits(record):
+                    return record
+                batch.add(record)
+            return None
+        finally:
+            if self._room_waiters:
+                self._let_in()
 
     async def _linger(self, batch: _Batch) -> _Record | None:
         """Wait up to max_batch_time for company: until the batch is full or somebody waits."""

@@ -11,8 +11,9 @@ and records it before the invocation returns (see ``_Batch.abandon``).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,27 @@ class _Branch:
     given_name: str | None = None
 
 
+class _Branches:
+    """A batch's branches, each made when it is asked for (a map's when its item starts).
+
+    So a map over many items starts its first branches, and its first checkpoint call, without
+    first building a branch (a closure, a name) for every item.
+    """
+
+    def __init__(self, count: int, make: Callable[[int], _Branch]) -> None:
+        self._count = count
+        self._make = make
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> _Branch:
+        return self._make(index)
+
+    def __iter__(self) -> Iterator[_Branch]:
+        return map(self._make, range(self._count))
+
+
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """What differs between map and parallel."""
@@ -105,11 +127,13 @@ async def run_map(
         return lambda child: func(child, item, index, items)
 
     namer = config.item_namer
-    names = [namer(item, i) if namer else None for i, item in enumerate(items)]
-    branches = [
-        _Branch(i, bind(i, item), names[i] or f"map-item-{i}", names[i])
-        for i, item in enumerate(items)
-    ]
+    # Names are asked for up front (a namer that raises fails the call, before anything runs).
+    names = [namer(item, i) for i, item in enumerate(items)] if namer else None
+
+    def branch(index: int) -> _Branch:
+        given = names[index] if names is not None else None
+        return _Branch(index, bind(index, items[index]), given or f"map-item-{index}", given)
+
     shape = _Shape(
         "Map",
         "MapIteration",
@@ -121,7 +145,7 @@ async def run_map(
         config.summary_generator,
         config.nesting_type,
     )
-    return await _run_batch(ctx, op_id, name, branches, shape)
+    return await _run_batch(ctx, op_id, name, _Branches(len(items), branch), shape)
 
 
 async def run_parallel(
@@ -132,10 +156,12 @@ async def run_parallel(
     config: ParallelConfig,
 ) -> BatchResult[Any]:
     """Run every function in its own branch; return the BatchResult."""
-    names = [f.name if isinstance(f, ParallelBranch) else None for f in functions]
-    branches = [
-        _Branch(i, f, names[i] or f"parallel-branch-{i}", names[i]) for i, f in enumerate(functions)
-    ]
+
+    def branch(index: int) -> _Branch:
+        func = functions[index]
+        given = func.name if isinstance(func, ParallelBranch) else None
+        return _Branch(index, func, given or f"parallel-branch-{index}", given)
+
     shape = _Shape(
         "Parallel",
         "ParallelBranch",
@@ -147,11 +173,11 @@ async def run_parallel(
         config.summary_generator,
         config.nesting_type,
     )
-    return await _run_batch(ctx, op_id, name, branches, shape)
+    return await _run_batch(ctx, op_id, name, _Branches(len(functions), branch), shape)
 
 
 async def _run_batch(
-    ctx: DurableContext, op_id: str, name: str | None, branches: list[_Branch], shape: _Shape
+    ctx: DurableContext, op_id: str, name: str | None, branches: _Branches, shape: _Shape
 ) -> BatchResult[Any]:
     async def body(batch_ctx: DurableContext) -> BatchResult[Any]:
         batch = _Batch(batch_ctx, op_id, branches, shape)
@@ -185,7 +211,7 @@ class _Progress:
     latest answer decides both whether the batch is complete and why.
     """
 
-    def __init__(self, policy: CompletionPolicy, branches: list[_Branch]) -> None:
+    def __init__(self, policy: CompletionPolicy, branches: _Branches) -> None:
         self.policy = policy
         self.branches = branches
         self.statuses: dict[int, BatchItemStatus] = {}
@@ -222,12 +248,16 @@ class _Progress:
         return self.policy.reason(self.succeeded, self.failed, decision=self.decision)
 
 
+#: Branches started before the map or parallel yields to the loop. Small enough that the first
+#: checkpoint call leaves after a few dozen branches, not after all of them; large enough that
+#: the yields cost nothing next to the branches.
+_WAVE = 32
+
+
 class _Batch:
     """Runs (or rebuilds) the branches of one map or parallel."""
 
-    def __init__(
-        self, ctx: DurableContext, op_id: str, branches: list[_Branch], shape: _Shape
-    ) -> None:
+    def __init__(self, ctx: DurableContext, op_id: str, branches: _Branches, shape: _Shape) -> None:
         self.ctx = ctx
         self.op_id = op_id
         self.branches = branches
@@ -239,7 +269,7 @@ class _Batch:
     async def execute(self) -> BatchResult[Any]:
         policy = CompletionPolicy.from_config(len(self.branches), self.shape.completion)
         progress = _Progress(policy, self.branches)
-        pending = deque(self.branches)
+        pending = deque(range(len(self.branches)))
         running: dict[asyncio.Task[Any], tuple[_Branch, Scope]] = {}
         # Finished branches report here, so each completion costs O(1), not a wait on them all.
         finished = _Finished(self.ctx.runtime.activity)
@@ -247,9 +277,16 @@ class _Batch:
         try:
             progress.evaluate()
             while not progress.is_complete():
-                while pending and len(running) < limit:
-                    self.start(pending.popleft(), running, finished, progress)
-                done = sorted(await finished.take(running), key=lambda t: running[t][0].index)
+                for _ in range(min(_WAVE, limit - len(running), len(pending))):
+                    self.start(self.branches[pending.popleft()], running, finished, progress)
+                if pending and len(running) < limit:
+                    # More to start: let this wave run its first slice and the flusher send
+                    # what it queued, so checkpoint calls overlap the starting of the rest.
+                    await asyncio.sleep(0)
+                    ended = finished.take_ready()
+                else:
+                    ended = await finished.take(running)
+                done = sorted(ended, key=lambda t: running[t][0].index)
                 for task in done:
                     item = self.outcome(running.pop(task)[0], task)
                     self.items[item.index] = item
@@ -337,7 +374,7 @@ class _Batch:
         if record is None:
             return await self.execute()
         started = record.started_indexes
-        for branch in self.branches[: record.started_total]:
+        for branch in itertools.islice(self.branches, record.started_total):
             if branch.index in started:
                 self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
                 continue
@@ -362,6 +399,11 @@ class _Finished:
         self._done.append(task)
         if self._arrival is not None and not self._arrival.done():
             self._arrival.set_result(None)
+
+    def take_ready(self) -> list[asyncio.Task[Any]]:
+        """Return every branch that ended since the last take, without waiting."""
+        done, self._done = self._done, []
+        return done
 
     async def take(self, running: Collection[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
         """Return every branch that ended since the last take, waiting for one if none has."""

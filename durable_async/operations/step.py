@@ -166,4 +166,7 @@ async def run_step(
     config: StepConfig,
 ) -> T:
     """Run the step with id ``op_id`` in ``ctx`` and return its (round-tripped) result."""
+    # First, and cheap: of ten thousand gathered steps, those past a full batch wait here, so
+    # the first call leaves before they all start.
+    await ctx.runtime.checkpointer.make_room()
     return cast(T, await _Step(ctx, op_id, func, name, config).run())
