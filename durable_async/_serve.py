@@ -275,6 +275,8 @@ class WorkerPool:
                 *("--status-fd", str(write_fd)),
                 pass_fds=(listening.fileno(), write_fd),
                 stdin=asyncio.subprocess.DEVNULL,
+                # Out of the terminal's process group: Ctrl-C stops serve, which stops them.
+                start_new_session=True,
                 stdout=sys.stderr.fileno(),  # stdout is serve's own: the functions print to stderr
                 env=self.env,
             )

@@ -41,6 +41,8 @@ __all__ = ["is_durable", "main"]
 _REFERENCE_EXECUTION = os.path.join("aws_durable_execution_sdk_python", "execution.py")
 # Lambda's longest invocation: what get_remaining_time_in_millis counts down from.
 _INVOCATION_SECONDS = 900
+# How often a worker checks that serve, its parent, is still alive.
+_PARENT_POLL_SECONDS = 1.0
 
 
 def is_durable(value: Any) -> bool:
@@ -127,8 +129,11 @@ async def _serve(host: _Host, listening: socket.socket) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, listening).start()
+    parent = os.getppid()
     try:
-        await asyncio.Event().wait()  # until serve terminates this process
+        # Until serve terminates this process, or dies without doing so (SIGKILL).
+        while os.getppid() == parent:  # noqa: ASYNC110 (no event tells of a parent's death)
+            await asyncio.sleep(_PARENT_POLL_SECONDS)
     finally:
         await runner.cleanup()
 

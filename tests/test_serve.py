@@ -214,7 +214,7 @@ async def test_a_killed_worker_is_an_exit_error_naming_the_signal(tmp_path: Path
         await client.send_durable_execution_callback_success(
             CallbackId=await callback_id(client, arn), Result=b"1"
         )
-        await until(lambda: _invoked(client, arn, 2), "the second invocation begins")
+        await until(lambda: _answered(client, arn), "the callback is answered")
         os.kill(workers[0], signal.SIGKILL)
         described = await ended(client, arn)
         events = await history(client, arn)
@@ -231,9 +231,32 @@ async def test_a_killed_worker_is_an_exit_error_naming_the_signal(tmp_path: Path
     } in errors
 
 
-async def _invoked(client: Any, arn: str, count: int) -> bool:
+async def test_workers_end_when_serve_is_killed(tmp_path: Path) -> None:
+    """A worker outlives no serve: SIGKILL of serve (which cannot stop them) ends its workers."""
+    async with served(*MEMORY, *function_args("greet", "price"), cwd=tmp_path) as serve:
+        workers = _children(serve.process.pid)
+        assert len(workers) == 2
+        serve.process.kill()
+        await serve.process.wait()
+
+        async def gone() -> bool:
+            return not any(map(_alive, workers))
+
+        assert await until(gone, "the workers end")
+
+
+async def _answered(client: Any, arn: str) -> bool:
     # A callback completion makes the runner invoke again at once; SIGSTOP holds that invocation.
     return kinds(await history(client, arn)).count("CallbackSucceeded") >= 1
+
+
+def _alive(pid: int) -> bool:
+    """Return True while ``pid`` runs (a zombie, ended but not yet reaped, counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _children(pid: int) -> list[int]:
