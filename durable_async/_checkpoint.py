@@ -183,6 +183,7 @@ class Checkpointer:
         self._ended: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._state_read = True
         self.stats = CheckpointStats()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -254,6 +255,14 @@ class Checkpointer:
         future = self.enqueue(update, blocking=True, scope=scope)
         assert future is not None
         await future
+
+    def state_unread(self) -> None:
+        """Nobody reads the execution's state from now on (the handler has ended).
+
+        Later responses update only the token: the operations they carry, perhaps thousands
+        in the response that answers the last batch, are not parsed.
+        """
+        self._state_read = False
 
     async def make_room(self) -> None:
         """Wait while a full batch is already queued, so it leaves before more is queued.
@@ -422,9 +431,11 @@ class Checkpointer:
         the batch carried the execution's own end (it is recorded), Suspend otherwise.
         """
         state = response.get("NewExecutionState") or {}
-        self._merge(state.get("Operations") or [])
-        marker = state.get("NextMarker")
         token = response.get("CheckpointToken")
+        marker = None
+        if self._state_read:
+            self._merge(state.get("Operations") or [])
+            marker = state.get("NextMarker")
         while marker and token and self._page is not None:
             page = await self._page(token, marker)
             self._merge(page.get("Operations") or [])

@@ -177,6 +177,8 @@ class DurableHandler(Generic[E, R]):
         checkpointer = runtime.checkpointer
         async with checkpointer:
             end = await self._run(runtime)
+            if runtime.instrumentation is None:
+                checkpointer.state_unread()  # plugins still hear of operations that end now
             if end.returned is not None:
                 end = await _record_result(end.returned, runtime)
             await checkpointer.drain()
