@@ -21,6 +21,7 @@ from durable_async._models import (
     OperationSubType,
     OperationType,
 )
+from durable_async._overrides import step_override
 from durable_async._user import bind_after_one, call_user
 from durable_async.config import StepConfig, StepSemantics
 from durable_async.exceptions import (
@@ -128,7 +129,11 @@ class _Step:
         return result
 
     async def call(self, attempt: int) -> Any:
-        work = call_user(self.func, StepContext.for_attempt(self.ref, attempt))
+        func = self.func
+        override = step_override.get()
+        if override is not None:
+            func = override(self.ref) or func
+        work = call_user(func, StepContext.for_attempt(self.ref, attempt))
         return await instrumented(self.ref, work, attempt=attempt)
 
     async def handle_failure(self, error: Exception, attempt: int, *, retry: bool = True) -> Any:
