@@ -28,7 +28,9 @@ import pytest
 from aws_durable_execution_sdk_python import DurableContext as RefContext
 from aws_durable_execution_sdk_python import durable_execution as ref_durable_execution
 from aws_durable_execution_sdk_python.config import ChildConfig as RefChildConfig
+from aws_durable_execution_sdk_python.config import CompletionConfig as RefCompletionConfig
 from aws_durable_execution_sdk_python.config import Duration as RefDuration
+from aws_durable_execution_sdk_python.config import MapConfig as RefMapConfig
 from aws_durable_execution_sdk_python.config import StepConfig as RefStepConfig
 from aws_durable_execution_sdk_python.retries import RetryStrategyConfig as RefRetryStrategyConfig
 from aws_durable_execution_sdk_python.retries import (
@@ -44,8 +46,10 @@ from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestR
 
 from durable_async import (
     ChildConfig,
+    CompletionConfig,
     DurableContext,
     Duration,
+    MapConfig,
     StepConfig,
     WaitForConditionConfig,
     WaitForConditionDecision,
@@ -751,3 +755,93 @@ async def test_a_child_rebuilt_on_replay_with_the_wait_end_reported() -> None:
     """The pause that elapsed while suspended is reported when replayed."""
     ref, ours, _ = await side_by_side(ref_rebuilt, our_rebuilt)
     assert_same(ours, ref)
+
+
+# -- wait_for_callback ---------------------------------------------------------------------------
+
+
+def ref_wait_for_callback(factory: RecordingFactory) -> Any:
+    @ref_durable_execution(plugins=[factory])
+    def handler(event: Any, ctx: RefContext) -> Any:
+        return ctx.wait_for_callback(lambda callback_id, c: None, name="approval")
+
+    return handler
+
+
+def our_wait_for_callback(factory: RecordingFactory) -> Any:
+    @durable_execution(plugins=[factory])
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.wait_for_callback(lambda callback_id, c: None, name="approval")
+
+    return handler
+
+
+WAIT_FOR_CALLBACK = {"callbacks": ((None, {"ok": 1}),)}
+
+
+async def test_wait_for_callback_reports_as_the_reference_does() -> None:
+    """The submitter runs in a WaitForCallback child, which is replayed and ends after the answer.
+
+    The reference hears of the callback's end from the emulator's first checkpoint response
+    after the resume, which lists operations completed while suspended; the local service
+    lists only what changed since the invocation's start, so that end is the known gap.
+    """
+    ref, ours, result = await side_by_side(
+        ref_wait_for_callback, our_wait_for_callback, **WAIT_FOR_CALLBACK
+    )
+    callbacks = {op.id for op in result.operations if op.type.value == "CALLBACK"}
+    assert without_ends_of(ours.events(), callbacks) == without_ends_of(ref.events(), callbacks)
+    assert ours.changes() == ref.changes()
+    assert_children_end_first(ours, result)
+
+
+@GAP
+async def test_wait_for_callback_with_the_callback_end_reported() -> None:
+    """The answered callback gets its end hook, before its WaitForCallback context's."""
+    ref, ours, _ = await side_by_side(
+        ref_wait_for_callback, our_wait_for_callback, **WAIT_FOR_CALLBACK
+    )
+    assert_same(ours, ref)
+
+
+# -- a map that completes early ------------------------------------------------------------------
+
+
+def ref_early(factory: RecordingFactory) -> Any:
+    @ref_durable_execution(plugins=[factory])
+    def handler(event: Any, ctx: RefContext) -> Any:
+        def item(c: RefContext, x: int, i: int, xs: Any) -> int:
+            if x == 1:
+                return c.step(lambda _: x, name=f"s{i}")
+            c.wait(RefDuration.from_seconds(10), name=f"w{i}")
+            return x
+
+        config = RefMapConfig(completion_config=RefCompletionConfig(min_successful=1))
+        return ctx.map([1, 2], item, name="map", config=config).get_results()
+
+    return handler
+
+
+def our_early(factory: RecordingFactory) -> Any:
+    @durable_execution(plugins=[factory])
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def item(c: DurableContext, x: int, i: int, xs: Any) -> int:
+            if x == 1:
+                return await c.step(lambda _: x, name=f"s{i}")
+            await c.wait(Duration.from_seconds(10), name=f"w{i}")
+            return x
+
+        config = MapConfig(completion_config=CompletionConfig(min_successful=1))
+        return (await ctx.map([1, 2], item, name="map", config=config)).get_results()
+
+    return handler
+
+
+async def test_a_map_that_completes_early_reports_the_unfinished_branch_as_incomplete() -> None:
+    """The waiting branch's function ends INCOMPLETE and the branch gets no end; the map ends."""
+    ref, ours, result = await side_by_side(ref_early, our_early)
+    assert result.result == [1]
+    assert_same_per_operation(ours, ref)
+    outcomes = {e[4]: e[-1] for e in ours.events()[0] if e[0] == "on_user_function_end"}
+    assert outcomes["map-item-1"] == "INCOMPLETE"
+    assert "map-item-1" not in [e[4] for e in ours.events()[0] if e[0] == "on_operation_end"]
