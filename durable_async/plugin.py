@@ -29,7 +29,10 @@ variable) loads the entry points of those names in the ``durable_async.plugins``
 **Where hooks run.** Every hook is a plain (synchronous) call made on the invocation's event
 loop, by the task that runs the operation, and that task waits for it: keep hooks fast, and do
 slow work (a network export) on a thread of your own, finished in ``on_invocation_end``. A hook
-that raises is logged and ignored, so a plugin cannot fail an execution.
+that raises is logged and ignored, so a plugin cannot fail an execution; only
+``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` propagate, once
+``on_invocation_end`` has reached every plugin. A hook defined ``async def`` is an error (its
+coroutine is closed and logged). See ``docs/plugins.md``.
 
 **Order and repeats** are the reference's:
 
@@ -46,8 +49,9 @@ that raises is logged and ignored, so a plugin cannot fail an execution.
   elapsed, a callback answered, a chained invoke that finished), when this invocation replays
   it; one nobody replays is reported before ``on_invocation_end``. An operation replayed from a
   terminal checkpoint it had in an earlier invocation is not reported again. Within one
-  response, descendants are reported before their ancestors. A virtual child context (which
-  records nothing) is reported when its function returns, on every run.
+  response, descendants are reported before their ancestors. A child context that records no
+  end is reported when its function returns, on every run: a virtual one (``is_replayed``
+  false) and one rebuilding a result too large to record (``is_replayed`` true).
 - ``on_operation_change`` runs after every checkpoint response that changed an operation's
   status, with the changed operations and the whole map.
 - ``on_invocation_start`` runs before the handler starts, ``on_invocation_end`` after every
@@ -310,8 +314,8 @@ class DurableInstrumentationPluginFactory(Protocol):
     """Builds one plugin per invocation: ``create_plugin(info)``, info positional.
 
     Keep what outlives an invocation (an exporter, a tracer provider) on the factory and what
-    does not on the plugin. A factory that raises or returns None is logged and skipped for that
-    invocation.
+    does not on the plugin. A factory that raises, or returns something other than a
+    DurableInstrumentationPlugin, is logged and skipped for that invocation.
     """
 
     def create_plugin(self, info: InvocationStartInfo, /) -> DurableInstrumentationPlugin:
