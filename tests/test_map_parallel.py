@@ -15,6 +15,7 @@ from durable_async import (
     CompletionReason,
     DurableContext,
     Duration,
+    JsonSerDes,
     MapConfig,
     NestingType,
     ParallelBranch,
@@ -24,6 +25,7 @@ from durable_async import (
 )
 from durable_async._ids import operation_id
 from durable_async.exceptions import ChildContextError, ValidationError
+from durable_async.testing import DurableTestRunner
 from tests.conftest import Harness
 
 
@@ -416,3 +418,30 @@ async def test_branch_results_use_item_serdes(harness: Harness, width: int) -> N
         CompletionReason.ALL_COMPLETED.value
         in next(op for op in ops if op.get("SubType") == "Map")["ContextDetails"]["Result"]
     )
+
+
+@pytest.mark.parametrize("handler_serdes", [None, "json"])
+async def test_a_first_run_and_a_replay_return_equal_batch_results(
+    handler_serdes: str | None,
+) -> None:
+    """The map's result is not decoded again on its first run; it must equal the replayed one."""
+    seen: list[str] = []
+
+    def item(ctx: DurableContext, value: int, index: int, inputs: Any) -> Any:
+        if value == 2:
+            raise ValueError("two")
+        return {"v": value, "pair": [value, "a"], "nested": {"deep": [value] * 2}}
+
+    @durable_execution(serdes=JsonSerDes() if handler_serdes else None)
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        config = MapConfig(completion_config=CompletionConfig(tolerated_failure_count=5))
+        result = await ctx.map([1, 2, 3], item, config=config)
+        seen.append(repr(result))
+        await ctx.wait(Duration.from_seconds(2))  # suspends: the next invocation replays the map
+        return len(result.get_results())
+
+    async with DurableTestRunner(handler) as runner:
+        outcome = await runner.run()
+    assert outcome.result == 2
+    assert len(seen) == 2
+    assert seen[0] == seen[1]

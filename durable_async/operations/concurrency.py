@@ -188,8 +188,11 @@ async def _run_batch(
 
     summary = envelope_summary_generator(shape.result_type, shape.summary_generator)
     config = ChildConfig(serdes=_batch_serdes(ctx, shape), summary_generator=summary)
+    # Under our own SerDes the BatchResult decodes to an equal one (its items were round-tripped
+    # by their branches): decoding a map's whole result again would only cost time.
+    ours = shape.serdes is None
     result: BatchResult[Any] = await run_child(
-        ctx, op_id, body, name, config, sub_type=shape.sub_type
+        ctx, op_id, body, name, config, sub_type=shape.sub_type, round_trip=not ours
     )
     return result
 
