@@ -39,7 +39,6 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,6 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import botocore  # type: ignore[import-untyped]
 from aiobotocore.parsers import create_parser  # type: ignore[import-untyped]
-from botocore.auth import SIGNED_HEADERS_BLACKLIST  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSResponse, prepare_request_dict  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
     ConnectionClosedError,
@@ -72,7 +70,6 @@ from botocore.utils import (  # type: ignore[import-untyped]
     parse_timestamp,
 )
 from botocore.validate import validate_parameters  # type: ignore[import-untyped]
-from multidict import CIMultiDict
 from yarl import URL
 
 try:
@@ -95,7 +92,7 @@ THIN_OPERATIONS = ("CheckpointDurableExecution", "GetDurableExecutionState")
 _SERVICE_ID = "lambda"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _ALGORITHM = "AWS4-HMAC-SHA256"
-_SIGNED_OUT = frozenset(SIGNED_HEADERS_BLACKLIST)
+_JSON = "application/json"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _KEEPALIVE_TIMEOUT_SECONDS = 12  # aiobotocore's default for its connector
 # Recently used execution ARNs and their URLs; a Lambda process serves one at a time.
@@ -155,6 +152,7 @@ class ThinLambda:
         self._endpoint_url = endpoint_url
         self._host = _host_from_url(endpoint_url)
         self._signer = _Signer(service=signing[0], region=signing[1])
+        self._clock = _Clock()
         self._config = client.meta.config
         self._validate = bool(self._config.parameter_validation)
         self._user_agent = _user_agent(client)
@@ -162,6 +160,9 @@ class ThinLambda:
         self._parser = create_parser("rest-json")
         self._max_attempts = _max_attempts(self._config)
         self._urls: dict[tuple[str, str], tuple[URL, str]] = {}
+        # Until a call of ours is retried the client's retry quota is full, and paying it back
+        # after a success (what after-call does) changes nothing.
+        self._retried = False
 
     @classmethod
     async def open(cls, client: Any, credentials: Any, verify: Any = True) -> ThinLambda | None:
@@ -194,7 +195,7 @@ class ThinLambda:
         params = dict(params)
         for name in operation.model.idempotent_members:
             if name not in params:
-                params[name] = str(uuid.uuid4())
+                params[name] = _uuid4()
         if self._validate and not operation.valid(params):
             # botocore's validator words the error (and has the last word).
             validate_parameters(params, operation.model.input_shape)
@@ -210,7 +211,7 @@ class ThinLambda:
     # One call: attempts, retries, the outcome.
 
     def _request_context(self) -> dict[str, Any]:
-        retries: dict[str, Any] = {"attempt": 1, "invocation-id": str(uuid.uuid4())}
+        retries: dict[str, Any] = {"attempt": 1, "invocation-id": _uuid4()}
         if NEW_RETRIES_ENABLED:  # botocore seeds it before the first attempt, then
             retries["max"] = self._max_attempts
         return {"client_config": self._config, "retries": retries}
@@ -223,7 +224,8 @@ class ThinLambda:
         while True:
             http, result, error = await self._attempt(operation, url, path, body, context)
             if http is not None and http.status_code < 300:
-                await self._after_call(operation, http, result, context)
+                if self._retried:
+                    await self._after_call(operation, http, result, context)
                 return result  # type: ignore[no-any-return]
             response = None if http is None else (http, result)
             if not await self._needs_retry(operation, attempts, response, error, context):
@@ -326,6 +328,7 @@ class ThinLambda:
         delay = next((r[1] for r in responses if r[1] is not None), None)
         if delay is None or delay is False:
             return False
+        self._retried = True
         await asyncio.sleep(delay)
         return True
 
@@ -353,8 +356,9 @@ class ThinLambda:
         """Return the URL, its canonical path for signing, and the body botocore would send."""
         if operation.has_body:
             url, path = self._checkpoint_url(operation, params)
-            body = {k: v for k, v in params.items() if k not in operation.uri_members}
-            return url, path, _encode({k: v for k, v in body.items() if v is not None}).encode()
+            uri = operation.uri_members
+            body = {k: v for k, v in params.items() if v is not None and k not in uri}
+            return url, path, _encode(body).encode()
         request = self._botocore_request(operation, params)
         return URL(request["url"], encoded=True), _canonical_path(request["url"]), request["body"]
 
@@ -377,28 +381,30 @@ class ThinLambda:
 
     async def _headers(
         self, operation: _Operation, url: URL, path: str, body: bytes, context: dict[str, Any]
-    ) -> CIMultiDict[str]:
+    ) -> dict[str, str]:
         """Return the headers in the order botocore adds them, signed as its SigV4 signer does."""
         credentials = await self._frozen_credentials()
-        headers: CIMultiDict[str] = CIMultiDict()
+        headers: dict[str, str] = {}
         if body:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = _JSON
         headers["User-Agent"] = self._user_agent
         trace_id = os.environ.get("_X_AMZN_TRACE_ID")
         if trace_id and "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # recursion detection
             headers["X-Amzn-Trace-Id"] = quote(trace_id, safe="-=;:+&[]{}\"',")
-        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        amz_date = self._clock.amz_date()
         headers["X-Amz-Date"] = amz_date
-        if credentials.token:
-            headers["X-Amz-Security-Token"] = credentials.token
+        token = credentials.token
+        if token:
+            headers["X-Amz-Security-Token"] = token
         headers["Authorization"] = self._signer.authorization(
             method=operation.method,
             path=path,
             query=url.raw_query_string,
-            headers=headers,
             host=self._host,
-            payload_hash=hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256,
             amz_date=amz_date,
+            content_type=_JSON if body else None,
+            token=token,
+            payload_hash=hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256,
             credentials=credentials,
         )
         retries = context["retries"]
@@ -415,6 +421,29 @@ class ThinLambda:
         if self._credentials is None:
             raise NoCredentialsError()
         return await self._credentials.get_frozen_credentials()
+
+
+def _uuid4() -> str:
+    """Return ``str(uuid.uuid4())``, without building a UUID object on the way."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class _Clock:
+    """SigV4's X-Amz-Date, formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def amz_date(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._text = now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        return self._text
 
 
 class _Response:
@@ -440,22 +469,27 @@ class _Signer:
         method: str,
         path: str,
         query: str,
-        headers: CIMultiDict[str],
         host: str,
-        payload_hash: str,
         amz_date: str,
+        content_type: str | None,
+        token: str | None,
+        payload_hash: str,
         credentials: Any,
     ) -> str:
-        """Return the Authorization header botocore's ``SigV4Auth`` computes for this request."""
-        signed: dict[str, list[str]] = {}
-        for name, value in headers.items():
-            lname = name.lower()
-            if lname not in _SIGNED_OUT:
-                signed.setdefault(lname, []).append(" ".join(value.split()))
-        signed.setdefault("host", [host])
-        names = sorted(signed)
-        canonical_headers = "".join(f"{n}:{','.join(signed[n])}\n" for n in names)
-        signed_names = ";".join(names)
+        """Return the Authorization header botocore's ``SigV4Auth`` computes for this request.
+
+        The signed headers are the ones the thin path's requests carry when botocore signs
+        them: Content-Type when there is a body, Host, X-Amz-Date, and X-Amz-Security-Token
+        with temporary credentials (User-Agent and X-Amzn-Trace-Id are never signed).
+        """
+        canonical_headers = f"host:{host}\nx-amz-date:{amz_date}\n"
+        signed_names = "host;x-amz-date"
+        if content_type is not None:
+            canonical_headers = f"content-type:{_trim(content_type)}\n{canonical_headers}"
+            signed_names = f"content-type;{signed_names}"
+        if token:
+            canonical_headers = f"{canonical_headers}x-amz-security-token:{_trim(token)}\n"
+            signed_names = f"{signed_names};x-amz-security-token"
         canonical = "\n".join(
             (method, path, _canonical_query(query), canonical_headers, signed_names, payload_hash)
         )
@@ -479,6 +513,11 @@ class _Signer:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._keys = {(secret, day): key}  # one key: the day and the secret only move on
         return key
+
+
+def _trim(value: str) -> str:
+    # SigV4's Trimall: no space around, single spaces inside.
+    return " ".join(value.split())
 
 
 def _canonical_query(query: str) -> str:
@@ -608,7 +647,9 @@ def _compile_check(shape: Any, building: set[str]) -> Callable[[Any], bool]:
     if kind == "string":
         if shape.serialization.get("jsonvalue"):
             raise _Unsupported(f"the input shape {shape.name} is a JSON value")
-        return lambda value: type(value) is str and (minimum is None or len(value) >= minimum)
+        if not minimum:
+            return _is_str
+        return lambda value: type(value) is str and len(value) >= minimum
     if kind in ("integer", "long"):
         return lambda value: isinstance(value, int) and (minimum is None or value >= minimum)
     if kind == "boolean":
@@ -623,21 +664,25 @@ def _check_structure(shape: Any, building: set[str]) -> Callable[[Any], bool]:
         raise _Unsupported(f"the input shape {shape.name} is recursive")
     building = building | {shape.name}
     checks = {name: _compile_check(member, building) for name, member in shape.members.items()}
-    required = tuple(shape.metadata.get("required", ()))
+    known = frozenset(checks)
+    required = frozenset(shape.metadata.get("required", ()))
 
     def structure(value: Any) -> bool:
         if type(value) is not dict:
             return False
-        for name in required:
-            if name not in value:
-                return False
-        for name, item in value.items():
-            check = checks.get(name)
-            if check is None or not check(item):
+        keys = value.keys()
+        if not (keys <= known and required <= keys):
+            return False
+        for name, item in value.items():  # noqa: SIM110 - a loop: no generator on the hot path
+            if not checks[name](item):
                 return False
         return True
 
     return structure
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
 
 
 def _check_list(shape: Any, check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -689,19 +734,27 @@ def _compile_structure(shape: Any, building: set[str]) -> _Convert:
     if shape.name in building:
         raise _Unsupported(f"the output shape {shape.name} is recursive")
     building = building | {shape.name}
-    members = [
-        (name, member.serialization.get("name", name), _compile(member, building))
-        for name, member in shape.members.items()
-    ]
+    # Members whose value botocore keeps as it is map to None.
+    members: dict[str, _Convert | None] = {}
+    for name, member in shape.members.items():
+        if member.serialization.get("name", name) != name:
+            raise _Unsupported(f"the output member {shape.name}.{name} is renamed")
+        convert = _compile(member, building)
+        members[name] = None if convert is _string else convert
 
     def structure(value: Any) -> dict[str, Any]:
+        # botocore keeps the modelled members that are not null (in the model's order; a
+        # dict's order is not part of its value).
         if type(value) is not dict:
             raise _Unexpected
         parsed = {}
-        for name, wire_name, convert in members:
-            item = value.get(wire_name)
+        for name, item in value.items():
             if item is not None:
-                parsed[name] = convert(item)
+                convert = members.get(name, _unmodelled)
+                if convert is None:
+                    parsed[name] = item
+                elif convert is not _unmodelled:
+                    parsed[name] = convert(item)
         return parsed
 
     return structure
@@ -714,6 +767,10 @@ def _compile_list(convert: _Convert) -> _Convert:
         return [None if item is None else convert(item) for item in value]
 
     return sparse_list
+
+
+def _unmodelled(value: Any) -> Any:
+    raise AssertionError("a marker, never called")
 
 
 def _string(value: Any) -> Any:
