@@ -1,87 +1,79 @@
-"""DurableTestRunner: run durable handlers on the embedded local service, in-process.
+"""Test durable handlers: run them in-process with skipped time, or deployed through the Lambda API.
 
 ::
 
     async with DurableTestRunner(handler, skip_time=True) as runner:
         runner.register_durable_function("pricing-fn", pricing_handler)
+        runner.mock_step("charge", result={"charged": 500})
         result = await runner.run(input={"id": "o-1"}, timeout=30)
         assert result.status is ExecutionStatus.SUCCEEDED
+        assert result.get_step("price-lines/1/price").value() == 250
 
         arn = await runner.start(input={"id": "o-2"})
         callback_id = await runner.wait_for_callback(arn, name="approval")
         await runner.send_callback_success(callback_id, {"ok": True})
         result = await runner.wait_for_result(arn)
+
+        report = await check_replay(changed_handler, await runner.record(arn))
+        report.assert_compatible()
+
+:class:`DurableCloudTestRunner` has the same API for a deployed function (or ``durable-async
+serve``); the ``durable_runner`` pytest fixture makes either.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Callable
 from typing import Any
 
+from durable_async._context import StepContext
 from durable_async._execution import DurableHandler
-from durable_async._models import ErrorObject, Operation, OperationType
+from durable_async._models import ErrorObject
+from durable_async._overrides import step_override
+from durable_async._testkit.cloud import DurableCloudTestRunner
+from durable_async._testkit.common import (
+    ErrorLike,
+    callback_result,
+    encode_input,
+    error_wire,
+    waiting_callback,
+)
+from durable_async._testkit.mocks import StepCall, StepMock, StepMocks, lineage_handler
+from durable_async._testkit.replay import (
+    Nondeterminism,
+    RecordedExecution,
+    ReplayReport,
+    check_replay,
+)
+from durable_async._testkit.results import (
+    DurableTestResult,
+    ExecutionStatus,
+    RecordedOperation,
+    build_operations,
+    decode_result,
+)
 from durable_async.service.local.clock import RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.runner import LocalRunner, PlainFunction
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
-__all__ = ["DurableTestResult", "DurableTestRunner", "ExecutionStatus"]
+__all__ = [
+    "DurableCloudTestRunner",
+    "DurableTestResult",
+    "DurableTestRunner",
+    "ExecutionStatus",
+    "Nondeterminism",
+    "RecordedExecution",
+    "RecordedOperation",
+    "ReplayReport",
+    "StepCall",
+    "StepMock",
+    "check_replay",
+]
 
-
-class ExecutionStatus(StrEnum):
-    """How an execution ended (RUNNING while it has not)."""
-
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    STOPPED = "STOPPED"
-
-
-@dataclass
-class DurableTestResult:
-    """An execution as the local service recorded it."""
-
-    arn: str
-    status: ExecutionStatus
-    result: Any
-    error: ErrorObject | None
-    operations: list[Operation]
-    invocations: int
-    checkpoint_calls: int
-
-    def get_step(self, name: str) -> Operation:
-        """Return the step named ``name``."""
-        return self._get(OperationType.STEP, name)
-
-    def get_wait(self, name: str) -> Operation:
-        """Return the wait named ``name``."""
-        return self._get(OperationType.WAIT, name)
-
-    def get_callback(self, name: str) -> Operation:
-        """Return the callback named ``name``."""
-        return self._get(OperationType.CALLBACK, name)
-
-    def get_context(self, name: str) -> Operation:
-        """Return the child context named ``name``."""
-        return self._get(OperationType.CONTEXT, name)
-
-    def get_invoke(self, name: str) -> Operation:
-        """Return the chained invoke named ``name``."""
-        return self._get(OperationType.CHAINED_INVOKE, name)
-
-    def _get(self, op_type: OperationType, name: str) -> Operation:
-        for op in self.operations:
-            if op.type is op_type and op.name == name:
-                return op
-        names = sorted(op.name or op.id for op in self.operations if op.type is op_type)
-        raise KeyError(
-            f"No {op_type.value} operation named {name!r} in this execution; it has {names}."
-        )
+_UNSET: Any = object()
 
 
 class DurableTestRunner:
@@ -112,24 +104,38 @@ class DurableTestRunner:
         )
         self.function_name: str = function_name or str(getattr(handler, "__name__", "handler"))
         self._runner = LocalRunner(self.service, clock=self._clock)
+        self._mocks = StepMocks()
+        #: Whether the runner is open (between ``__aenter__`` and ``__aexit__``).
+        self.is_open = False
         self.register_durable_function(self.function_name, handler)
 
     async def __aenter__(self) -> DurableTestRunner:
         await self._store.open()
         await self._runner.__aenter__()
+        self.is_open = True
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
         try:
             await self._runner.__aexit__(*exc_info)
         finally:
+            self.is_open = False
             await self._store.close()
 
     def register_durable_function(self, name: str, handler: DurableHandler[Any, Any]) -> None:
         """Make ``handler`` invocable as ``name`` on this runner's service."""
+        traced = lineage_handler(handler)
 
         async def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            return await handler.invoke(event, service=self.service, clock=self._clock)
+            # Set here, in the task that runs the invocation, so every task it starts sees it.
+            token = step_override.set(self._mocks.override)
+            try:
+                if self._mocks.needs_lineage:
+                    self._mocks.lineage()
+                    return await traced.invoke(event, service=self.service, clock=self._clock)
+                return await handler.invoke(event, service=self.service, clock=self._clock)
+            finally:
+                step_override.reset(token)
 
         self._runner.register(name, invoke)
 
@@ -141,6 +147,27 @@ class DurableTestRunner:
         """
         self._runner.register_function(name, fn)
 
+    def mock_step(
+        self,
+        path: str,
+        fn: Callable[[StepContext], Any] | None = None,
+        *,
+        result: Any = _UNSET,
+        raises: BaseException | type[BaseException] | None = None,
+    ) -> StepMock:
+        """Run a test double in place of the function of every step ``path`` matches.
+
+        Give exactly one of ``fn`` (called as the step's function would be, with the
+        ``StepContext``; sync or async), ``result`` (the value each attempt returns) or
+        ``raises`` (the exception each attempt raises; the step's retry strategy applies).
+        ``path`` is a step name, matching such steps at any depth, or a name path from the
+        handler (``"price-lines/1/price"``, ``"price-lines/*/price"``). Applies to every
+        durable function of this runner, later mocks first, until the returned
+        :class:`StepMock` is removed (it is also a context manager). Replayed steps are not
+        run again, mocked or not.
+        """
+        return self._mocks.add(path, fn, result=result, raises=raises)
+
     async def run(
         self, input: Any = None, *, timeout: float = 30, name: str | None = None
     ) -> DurableTestResult:
@@ -150,7 +177,7 @@ class DurableTestRunner:
 
     async def start(self, input: Any = None, *, name: str | None = None) -> str:
         """Start an execution in the background and return its ARN at once."""
-        return await self._runner.start(self.function_name, _encode(input), name=name)
+        return await self._runner.start(self.function_name, encode_input(input), name=name)
 
     async def wait_for_result(self, arn: str, *, timeout: float = 30) -> DurableTestResult:
         """Wait until the execution ends and describe it; TimeoutError after ``timeout`` s."""
@@ -181,21 +208,11 @@ class DurableTestRunner:
 
     async def send_callback_success(self, callback_id: str, payload: Any = None) -> None:
         """Complete the callback with ``payload``: bytes and str as they are, else as JSON."""
-        if isinstance(payload, bytes):
-            result = payload.decode()
-        elif isinstance(payload, str):
-            result = payload
-        else:
-            result = json.dumps(payload)
-        await self.service.send_callback_success(callback_id, result)
+        await self.service.send_callback_success(callback_id, callback_result(payload))
 
-    async def send_callback_failure(
-        self,
-        callback_id: str,
-        error: ErrorObject | dict[str, Any] | str | BaseException | None = None,
-    ) -> None:
+    async def send_callback_failure(self, callback_id: str, error: ErrorLike = None) -> None:
         """Fail the callback with ``error``: an ErrorObject, its dict, a message or an exception."""
-        await self.service.send_callback_failure(callback_id, _error_wire(error))
+        await self.service.send_callback_failure(callback_id, error_wire(error))
 
     async def send_callback_heartbeat(self, callback_id: str) -> None:
         """Tell the callback its caller is still working, pushing its heartbeat deadline."""
@@ -205,16 +222,36 @@ class DurableTestRunner:
         """Describe the execution as recorded now."""
         service = self.service
         execution = await service.describe_execution(arn)
-        result = execution.get("Result")
         return DurableTestResult(
             arn=arn,
             status=ExecutionStatus(execution["Status"]),
-            result=json.loads(result) if result else None,
+            result=decode_result(execution.get("Result")),
             error=ErrorObject.from_wire(execution.get("Error")),
-            operations=[Operation.from_wire(op) for op in await service.list_operations(arn)],
+            operations=build_operations(await service.list_operations(arn)),
             invocations=await service.invocations(arn),
             checkpoint_calls=await service.checkpoint_calls(arn),
         )
+
+    async def record(self, arn: str) -> RecordedExecution:
+        """Return the execution's operations as recorded now, for :func:`check_replay`."""
+        execution = await self.service.describe_execution(arn)
+        operations = await self.service.list_operations(arn)
+        return RecordedExecution(arn, ExecutionStatus(execution["Status"]), operations)
+
+    async def check_replay(
+        self,
+        recorded: RecordedExecution | str,
+        handler: DurableHandler[Any, Any] | None = None,
+        *,
+        timeout: float = 30,
+    ) -> ReplayReport:
+        """Replay a recording (or this runner's execution ``arn``) with ``handler``.
+
+        ``handler`` defaults to this runner's; see :func:`check_replay`.
+        """
+        if isinstance(recorded, str):
+            recorded = await self.record(recorded)
+        return await check_replay(handler or self._handler, recorded, timeout=timeout)
 
     async def get_invoked_execution_arn(self, result: DurableTestResult, name: str) -> str:
         """Return the ARN of the durable execution that ``result``'s invoke ``name`` started."""
@@ -237,7 +274,7 @@ class DurableTestRunner:
         while True:
             changed = self.service.watch(arn)
             operations = await self.service.list_operations(arn)
-            found = _waiting_callback(operations, name)
+            found = waiting_callback(operations, name)
             if found is not None:
                 return found
             if (await self.service.describe_execution(arn))["Status"] != "RUNNING":
@@ -246,40 +283,9 @@ class DurableTestRunner:
             await changed.wait()
 
 
-def _waiting_callback(operations: list[dict[str, Any]], name: str | None) -> str | None:
-    """Return the id of the first started callback named ``name``, or whose wait is."""
-    waits = {
-        op["Id"]: op.get("Name")
-        for op in operations
-        if op["Type"] == "CONTEXT" and op.get("SubType") == "WaitForCallback"
-    }
-    for op in operations:
-        if op["Type"] != "CALLBACK" or op["Status"] != "STARTED":
-            continue
-        if name is None or name in (op.get("Name"), waits.get(op.get("ParentId", ""))):
-            return str(op["CallbackDetails"]["CallbackId"])
-    return None
-
-
-def _error_wire(
-    error: ErrorObject | dict[str, Any] | str | BaseException | None,
-) -> dict[str, Any] | None:
-    if error is None or isinstance(error, dict):
-        return error
-    if isinstance(error, ErrorObject):
-        return error.to_wire()
-    if isinstance(error, BaseException):
-        return ErrorObject.from_exception(error).to_wire()
-    return {"ErrorMessage": error}
-
-
 def _make_store(store: str | os.PathLike[str] | Store) -> Store:
     if store == "memory":
         return MemoryStore()
     if isinstance(store, str | os.PathLike):
         return SqliteStore(store)
     return store
-
-
-def _encode(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
