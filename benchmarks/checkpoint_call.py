@@ -257,7 +257,7 @@ def _micro() -> list[tuple[str, str, float, str, float]]:
     from botocore.parsers import create_parser
     from botocore.validate import ParamValidator
 
-    from durable_async.service import _thin
+    from durable_async.service import _sigv4, _thin_model
 
     model = botocore.session.get_session().get_service_model("lambda")
     checkpoint = model.operation_model("CheckpointDurableExecution")
@@ -271,7 +271,7 @@ def _micro() -> list[tuple[str, str, float, str, float]]:
         request = AWSRequest("POST", url, headers={"Content-Type": "application/json"}, data=body)
         SigV4Auth(credentials, "lambda", "us-east-1").add_auth(request)
 
-    signer = _thin._Signer(service="lambda", region="us-east-1")
+    signer = _sigv4.Signer(service="lambda", region="us-east-1")
 
     def thin_sign() -> None:
         signer.authorization(
@@ -287,11 +287,11 @@ def _micro() -> list[tuple[str, str, float, str, float]]:
         )
 
     validator = ParamValidator()
-    check = _thin._compile_check(checkpoint.input_shape, set())
+    check = _thin_model.compile_check(checkpoint.input_shape, set())
     small = _response(1)
     large = _response(100)  # about 25 KB of NewExecutionState, as gather-100's last answer
     parser = create_parser("rest-json")
-    convert = _thin._compile(checkpoint.output_shape, set())
+    convert = _thin_model.compile_output(checkpoint.output_shape, set())
 
     def parse_botocore(raw: bytes) -> Callable[[], object]:
         response = {"status_code": 200, "headers": {}, "body": raw, "context": {}}

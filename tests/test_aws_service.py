@@ -2,6 +2,7 @@
 
 The emulator accepts checkpoints only while it is invoking the execution's handler, so each test
 starts an execution and runs its calls inside a tiny Lambda Invoke endpoint served by the test.
+Every test runs on both paths: the thin path (the default) and aiobotocore (``thin=False``).
 """
 
 from __future__ import annotations
@@ -111,11 +112,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
+@pytest.fixture(params=[True, False], ids=["thin", "aiobotocore"])
+def thin(request: pytest.FixtureRequest) -> bool:
+    """Whether AwsDurableService sends its calls by the thin path or through aiobotocore."""
+    enabled: bool = request.param
+    return enabled
+
+
 class LambdaEndpoint:
     """A Lambda Invoke endpoint whose handler runs the current test's scenario."""
 
-    def __init__(self, emulator_url: str) -> None:
-        self.service = AwsDurableService(endpoint_url=emulator_url, config=NO_RETRY)
+    def __init__(self, emulator_url: str, thin: bool) -> None:
+        self.service = AwsDurableService(endpoint_url=emulator_url, config=NO_RETRY, thin=thin)
         self.scenario: Scenario | None = None
         self.outcome: asyncio.Future[Any] | None = None
 
@@ -133,9 +141,11 @@ class LambdaEndpoint:
 
 
 @pytest.fixture
-async def lambda_endpoint(emulator: str, lambda_port: int) -> AsyncIterator[LambdaEndpoint]:
+async def lambda_endpoint(
+    emulator: str, lambda_port: int, thin: bool
+) -> AsyncIterator[LambdaEndpoint]:
     """Serve Lambda Invoke on the port the emulator invokes; its handler uses AwsDurableService."""
-    endpoint = LambdaEndpoint(emulator)
+    endpoint = LambdaEndpoint(emulator, thin)
     app = web.Application()
     app.router.add_post("/2015-03-31/functions/{name}/invocations", endpoint.invoke)
     runner = web.AppRunner(app, shutdown_timeout=1.0)
@@ -310,14 +320,14 @@ async def test_update_inconsistent_with_recorded_operation_is_not_retryable(
 
 
 async def test_environment_endpoint_and_region_are_used(
-    emulator: str, monkeypatch: pytest.MonkeyPatch
+    emulator: str, thin: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Endpoint and region come from the environment; an unknown ARN is a final 404."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", emulator)
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
 
-    async with AwsDurableService(config=NO_RETRY) as service:
+    async with AwsDurableService(config=NO_RETRY, thin=thin) as service:
         with pytest.raises(ServiceError) as caught:
             await service.get_execution_state("missing/execution", "dG9rZW4=", "")
 
@@ -327,10 +337,10 @@ async def test_environment_endpoint_and_region_are_used(
     assert "GetDurableExecutionState" in caught.value.message
 
 
-async def test_unreachable_endpoint_is_retryable() -> None:
+async def test_unreachable_endpoint_is_retryable(thin: bool) -> None:
     """A connection refused on a closed port raises a retryable network error."""
     closed = f"http://{HOST}:{free_port()}"
-    async with AwsDurableService(endpoint_url=closed, config=NO_RETRY) as service:
+    async with AwsDurableService(endpoint_url=closed, config=NO_RETRY, thin=thin) as service:
         with pytest.raises(ServiceError) as caught:
             await service.checkpoint("arn", "dG9rZW4=", [])
 
@@ -341,10 +351,10 @@ async def test_unreachable_endpoint_is_retryable() -> None:
     assert isinstance(caught.value.__cause__, Exception)
 
 
-async def test_invalid_parameters_are_not_retryable() -> None:
+async def test_invalid_parameters_are_not_retryable(thin: bool) -> None:
     """An update botocore rejects before sending fails without retry."""
     closed = f"http://{HOST}:{free_port()}"
-    async with AwsDurableService(endpoint_url=closed, config=NO_RETRY) as service:
+    async with AwsDurableService(endpoint_url=closed, config=NO_RETRY, thin=thin) as service:
         with pytest.raises(ServiceError) as caught:
             await service.checkpoint("arn", "dG9rZW4=", [{"Id": "step-1"}])
 

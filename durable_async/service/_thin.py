@@ -17,12 +17,12 @@ loop, and borrows the rest from the aiobotocore client it was opened from:
   raises for it.
 
 What it does itself: the request (the same bytes botocore serialises: ``json.dumps`` with its
-defaults, the path percent-encoded as botocore does), a SigV4 signature computed over a
-per-operation template with the signing key cached per day, one keep-alive
-``aiohttp.ClientSession``, and a success response decoded with orjson when it is installed
-(the standard library otherwise) and converted by a walker compiled from the output shape.
-Whatever that walker does not expect (a member of the wrong JSON type, a body that is not
-JSON) is handed to botocore's own parser, so the result is botocore's in every case.
+defaults, the URL botocore's serialiser built for the execution, kept), the SigV4 signature
+(``_sigv4``), one keep-alive ``aiohttp.ClientSession``, and a success response decoded with
+orjson when it is installed (the standard library otherwise) and converted as compiled from
+the output shape (``_thin_model``). Whatever that conversion does not expect (a member of the
+wrong JSON type, a body that is not JSON) is handed to botocore's own parser, so the result
+is botocore's in every case.
 
 ``tests/test_thin_client.py`` holds it to that: requests, signatures, results and errors are
 compared with aiobotocore's against real loopback servers.
@@ -34,15 +34,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import hmac
 import json
 import logging
 import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import botocore  # type: ignore[import-untyped]
@@ -64,13 +61,17 @@ from botocore.httpsession import (  # type: ignore[import-untyped]
     get_cert_path,
 )
 from botocore.serialize import create_serializer  # type: ignore[import-untyped]
-from botocore.utils import (  # type: ignore[import-untyped]
-    is_valid_ipv6_endpoint_url,
-    normalize_url_path,
-    parse_timestamp,
-)
 from botocore.validate import validate_parameters  # type: ignore[import-untyped]
 from yarl import URL
+
+from durable_async.service._sigv4 import AmzDate, Signer, canonical_path, host_from_url
+from durable_async.service._thin_model import (
+    Operation,
+    Unexpected,
+    Unsupported,
+    compile_operation,
+    wire,
+)
 
 try:
     from botocore.retries.standard import NEW_RETRIES_ENABLED  # type: ignore[import-untyped]
@@ -84,48 +85,19 @@ try:
 except ImportError:  # optional: the standard library decodes alone
     _fast_loads = None
 
-__all__ = ["ThinLambda", "THIN_OPERATIONS"]
+__all__ = ["THIN_OPERATIONS", "ThinLambda"]
 
 _log = logging.getLogger(__name__)
 
 THIN_OPERATIONS = ("CheckpointDurableExecution", "GetDurableExecutionState")
 _SERVICE_ID = "lambda"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_ALGORITHM = "AWS4-HMAC-SHA256"
 _JSON = "application/json"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _KEEPALIVE_TIMEOUT_SECONDS = 12  # aiobotocore's default for its connector
 # Recently used execution ARNs and their URLs; a Lambda process serves one at a time.
 _MAX_CACHED_ARNS = 64
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MILLISECOND = dt.timedelta(milliseconds=1)
-# Epoch seconds that every platform's fromtimestamp handles in every zone (1900 to 2200).
-_SAFE_SECONDS = (-2_208_988_800, 7_258_118_400)
 # The JSON botocore's rest-json serialiser writes: json.dumps with every default.
 _encode = json.JSONEncoder().encode
-
-_Convert = Callable[[Any], Any]
-
-
-class _Unexpected(Exception):
-    """A response value the compiled walker does not handle; botocore's parser takes over."""
-
-
-class _Unsupported(Exception):
-    """A service model or configuration the thin path does not reproduce exactly."""
-
-
-@dataclass(frozen=True)
-class _Operation:
-    """What never changes between two calls of one operation."""
-
-    name: str
-    model: Any
-    method: str
-    uri_members: frozenset[str]
-    has_body: bool
-    valid: Callable[[Any], bool]
-    convert: _Convert
 
 
 class ThinLambda:
@@ -141,7 +113,7 @@ class ThinLambda:
         client: Any,
         credentials: Any,
         session: aiohttp.ClientSession,
-        operations: dict[str, _Operation],
+        operations: dict[str, Operation],
         endpoint_url: str,
         signing: tuple[str, str],
     ) -> None:
@@ -150,9 +122,9 @@ class ThinLambda:
         self._session = session
         self._operations = operations
         self._endpoint_url = endpoint_url
-        self._host = _host_from_url(endpoint_url)
-        self._signer = _Signer(service=signing[0], region=signing[1])
-        self._clock = _Clock()
+        self._host = host_from_url(endpoint_url)
+        self._signer = Signer(service=signing[0], region=signing[1])
+        self._clock = AmzDate()
         self._config = client.meta.config
         self._validate = bool(self._config.parameter_validation)
         self._user_agent = _user_agent(client)
@@ -172,10 +144,11 @@ class ThinLambda:
         ``verify`` is the client's TLS verification (True, False, or a CA bundle path).
         """
         try:
-            operations = {name: _operation(client, name) for name in THIN_OPERATIONS}
+            model = client.meta.service_model
+            operations = {name: compile_operation(model, name) for name in THIN_OPERATIONS}
             endpoint_url, signing = await _endpoint(client)
             _check_config(client, endpoint_url)
-        except _Unsupported as exc:
+        except Unsupported as exc:
             _log.debug("Sending durable execution calls through aiobotocore: %s", exc)
             return None
         session = await _open_session(client.meta.config, endpoint_url, verify)
@@ -217,7 +190,7 @@ class ThinLambda:
         return {"client_config": self._config, "retries": retries}
 
     async def _send_with_retries(
-        self, operation: _Operation, params: dict[str, Any], context: dict[str, Any]
+        self, operation: Operation, params: dict[str, Any], context: dict[str, Any]
     ) -> dict[str, Any]:
         url, path, body = self._serialize(operation, params)
         attempts = 1
@@ -239,7 +212,7 @@ class ThinLambda:
         raise self._client_error(operation, result)
 
     async def _attempt(
-        self, operation: _Operation, url: URL, path: str, body: bytes, context: dict[str, Any]
+        self, operation: Operation, url: URL, path: str, body: bytes, context: dict[str, Any]
     ) -> tuple[AWSResponse | None, Any, Exception | None]:
         """Send once; return the response and its parse, or the exception botocore raises."""
         headers = await self._headers(operation, url, path, body, context)
@@ -254,32 +227,32 @@ class ThinLambda:
         if status < 300:
             try:
                 return _Response(status), self._convert(operation, content), None
-            except _Unexpected:
+            except Unexpected:
                 pass  # botocore's parser decides, below
         http = AWSResponse(str(url), status, _lower_headers(raw_headers), None)
         parsed = await self._botocore_parse(operation, http, content)
         if status < 300:
-            return http, _wire(parsed), None
+            return http, wire(parsed), None
         return http, parsed, None
 
-    def _convert(self, operation: _Operation, content: bytes) -> dict[str, Any]:
+    def _convert(self, operation: Operation, content: bytes) -> dict[str, Any]:
         if not content:
             return {}
-        value: Any = _Unexpected
+        value: Any = Unexpected
         if _fast_loads is not None:
             # NaN, huge numbers, lone surrogates: orjson refuses, the standard library decides.
             with contextlib.suppress(ValueError):
                 value = _fast_loads(content)
-        if value is _Unexpected:
+        if value is Unexpected:
             try:
                 value = json.loads(content.decode())
             except ValueError as exc:
-                raise _Unexpected from exc
+                raise Unexpected from exc
         converted: dict[str, Any] = operation.convert(value)
         return converted
 
     async def _botocore_parse(
-        self, operation: _Operation, http: AWSResponse, content: bytes
+        self, operation: Operation, http: AWSResponse, content: bytes
     ) -> dict[str, Any]:
         """Parse as aiobotocore's endpoint does, the client's ``before-parse`` hooks first."""
         response_dict = {
@@ -309,7 +282,7 @@ class ThinLambda:
 
     async def _needs_retry(
         self,
-        operation: _Operation,
+        operation: Operation,
         attempts: int,
         response: tuple[AWSResponse, Any] | None,
         error: Exception | None,
@@ -333,7 +306,7 @@ class ThinLambda:
         return True
 
     async def _after_call(
-        self, operation: _Operation, http: Any, parsed: Any, context: dict[str, Any]
+        self, operation: Operation, http: Any, parsed: Any, context: dict[str, Any]
     ) -> None:
         # The client's retry quota is paid back here, as after every call of the client's own.
         await self._client.meta.events.emit(
@@ -344,7 +317,7 @@ class ThinLambda:
             context=context,
         )
 
-    def _client_error(self, operation: _Operation, parsed: dict[str, Any]) -> Exception:
+    def _client_error(self, operation: Operation, parsed: dict[str, Any]) -> Exception:
         error_info = parsed.get("Error", {})
         code = error_info.get("QueryErrorCode") or error_info.get("Code")
         error: Exception = self._client.exceptions.from_code(code)(parsed, operation.name)
@@ -352,7 +325,7 @@ class ThinLambda:
 
     # The request.
 
-    def _serialize(self, operation: _Operation, params: dict[str, Any]) -> tuple[URL, str, bytes]:
+    def _serialize(self, operation: Operation, params: dict[str, Any]) -> tuple[URL, str, bytes]:
         """Return the URL, its canonical path for signing, and the body botocore would send."""
         if operation.has_body:
             url, path = self._checkpoint_url(operation, params)
@@ -360,27 +333,27 @@ class ThinLambda:
             body = {k: v for k, v in params.items() if v is not None and k not in uri}
             return url, path, _encode(body).encode()
         request = self._botocore_request(operation, params)
-        return URL(request["url"], encoded=True), _canonical_path(request["url"]), request["body"]
+        return URL(request["url"], encoded=True), canonical_path(request["url"]), request["body"]
 
-    def _checkpoint_url(self, operation: _Operation, params: dict[str, Any]) -> tuple[URL, str]:
+    def _checkpoint_url(self, operation: Operation, params: dict[str, Any]) -> tuple[URL, str]:
         arn = params["DurableExecutionArn"]
         key = (operation.name, arn)
         cached = self._urls.get(key)
         if cached is None:
             url = self._botocore_request(operation, params)["url"]
-            cached = URL(url, encoded=True), _canonical_path(url)
+            cached = URL(url, encoded=True), canonical_path(url)
             if len(self._urls) >= _MAX_CACHED_ARNS:
                 self._urls.clear()
             self._urls[key] = cached
         return cached
 
-    def _botocore_request(self, operation: _Operation, params: dict[str, Any]) -> dict[str, Any]:
+    def _botocore_request(self, operation: Operation, params: dict[str, Any]) -> dict[str, Any]:
         request: dict[str, Any] = self._serializer.serialize_to_request(params, operation.model)
         prepare_request_dict(request, endpoint_url=self._endpoint_url)
         return request
 
     async def _headers(
-        self, operation: _Operation, url: URL, path: str, body: bytes, context: dict[str, Any]
+        self, operation: Operation, url: URL, path: str, body: bytes, context: dict[str, Any]
     ) -> dict[str, str]:
         """Return the headers in the order botocore adds them, signed as its SigV4 signer does."""
         credentials = await self._frozen_credentials()
@@ -432,20 +405,6 @@ def _uuid4() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-class _Clock:
-    """SigV4's X-Amz-Date, formatted once a second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = ""
-
-    def amz_date(self) -> str:
-        now = int(time.time())
-        if now != self._second:
-            self._second, self._text = now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-        return self._text
-
-
 class _Response:
     """The part of a 2xx response that the client's ``after-call`` handlers read."""
 
@@ -453,92 +412,6 @@ class _Response:
 
     def __init__(self, status_code: int) -> None:
         self.status_code = status_code
-
-
-class _Signer:
-    """SigV4 over a template: botocore's algorithm, with the signing key kept for the day."""
-
-    def __init__(self, *, service: str, region: str) -> None:
-        self._service = service
-        self._region = region
-        self._keys: dict[tuple[str, str], bytes] = {}
-
-    def authorization(
-        self,
-        *,
-        method: str,
-        path: str,
-        query: str,
-        host: str,
-        amz_date: str,
-        content_type: str | None,
-        token: str | None,
-        payload_hash: str,
-        credentials: Any,
-    ) -> str:
-        """Return the Authorization header botocore's ``SigV4Auth`` computes for this request.
-
-        The signed headers are the ones the thin path's requests carry when botocore signs
-        them: Content-Type when there is a body, Host, X-Amz-Date, and X-Amz-Security-Token
-        with temporary credentials (User-Agent and X-Amzn-Trace-Id are never signed).
-        """
-        canonical_headers = f"host:{host}\nx-amz-date:{amz_date}\n"
-        signed_names = "host;x-amz-date"
-        if content_type is not None:
-            canonical_headers = f"content-type:{_trim(content_type)}\n{canonical_headers}"
-            signed_names = f"content-type;{signed_names}"
-        if token:
-            canonical_headers = f"{canonical_headers}x-amz-security-token:{_trim(token)}\n"
-            signed_names = f"{signed_names};x-amz-security-token"
-        canonical = "\n".join(
-            (method, path, _canonical_query(query), canonical_headers, signed_names, payload_hash)
-        )
-        day = amz_date[:8]
-        scope = f"{day}/{self._region}/{self._service}/aws4_request"
-        string_to_sign = "\n".join(
-            (_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
-        )
-        key = self._signing_key(credentials.secret_key, day)
-        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        return (
-            f"{_ALGORITHM} Credential={credentials.access_key}/{scope}, "
-            f"SignedHeaders={signed_names}, Signature={signature}"
-        )
-
-    def _signing_key(self, secret: str, day: str) -> bytes:
-        key = self._keys.get((secret, day))
-        if key is None:
-            key = f"AWS4{secret}".encode()
-            for part in (day, self._region, self._service, "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            self._keys = {(secret, day): key}  # one key: the day and the secret only move on
-        return key
-
-
-def _trim(value: str) -> str:
-    # SigV4's Trimall: no space around, single spaces inside.
-    return " ".join(value.split())
-
-
-def _canonical_query(query: str) -> str:
-    if not query:
-        return ""
-    pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
-    return "&".join(f"{key}={value}" for key, value in pairs)
-
-
-def _canonical_path(url: str) -> str:
-    return quote(normalize_url_path(urlsplit(url).path), safe="/~")
-
-
-def _host_from_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if is_valid_ipv6_endpoint_url(url):
-        host = f"[{host}]"
-    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme):
-        host = f"{host}:{parts.port}"
-    return host
 
 
 def _lower_headers(raw_headers: Any) -> dict[str, str]:
@@ -591,241 +464,6 @@ def _connection_error(exc: Exception, url: str) -> Exception:
     return error
 
 
-# Compiling an operation.
-
-
-def _operation(client: Any, name: str) -> _Operation:
-    model = client.meta.service_model.operation_model(name)
-    if model.http_checksum or model.has_streaming_input or model.has_streaming_output:
-        raise _Unsupported(f"{name} has checksums or streams")
-    input_shape = model.input_shape
-    uri_members = frozenset(
-        member
-        for member, shape in input_shape.members.items()
-        if shape.serialization.get("location") == "uri"
-    )
-    body_members = {
-        member: shape
-        for member, shape in input_shape.members.items()
-        if "location" not in shape.serialization
-    }
-    for member, shape in body_members.items():
-        _check_plain_json(shape, f"{name}.{member}")
-    located = [
-        member
-        for member, shape in input_shape.members.items()
-        if shape.serialization.get("location") not in (None, "uri", "querystring")
-    ]
-    if located or input_shape.serialization.get("payload"):
-        raise _Unsupported(f"{name} sends headers or a payload member")
-    output_shape = model.output_shape
-    if output_shape.serialization.get("payload") or any(
-        "location" in shape.serialization for shape in output_shape.members.values()
-    ):
-        raise _Unsupported(f"{name} reads headers or a payload member")
-    return _Operation(
-        name=name,
-        model=model,
-        method=model.http["method"],
-        uri_members=uri_members,
-        has_body=bool(body_members),
-        valid=_compile_check(input_shape, set()),
-        convert=_compile(output_shape, set()),
-    )
-
-
-def _compile_check(shape: Any, building: set[str]) -> Callable[[Any], bool]:
-    """Return a predicate true only of values botocore's ``ParamValidator`` accepts."""
-    kind = shape.type_name
-    if kind == "structure":
-        return _check_structure(shape, building)
-    if kind == "list":
-        return _check_list(shape, _compile_check(shape.member, building))
-    minimum = shape.metadata.get("min")
-    if minimum is None and shape.serialization.get("hostLabel"):
-        minimum = 1
-    if kind == "string":
-        if shape.serialization.get("jsonvalue"):
-            raise _Unsupported(f"the input shape {shape.name} is a JSON value")
-        if not minimum:
-            return _is_str
-        return lambda value: type(value) is str and len(value) >= minimum
-    if kind in ("integer", "long"):
-        return lambda value: isinstance(value, int) and (minimum is None or value >= minimum)
-    if kind == "boolean":
-        return lambda value: type(value) is bool
-    raise _Unsupported(f"the input shape {shape.name} is a {kind}")
-
-
-def _check_structure(shape: Any, building: set[str]) -> Callable[[Any], bool]:
-    if getattr(shape, "is_document_type", False) or getattr(shape, "is_tagged_union", False):
-        raise _Unsupported(f"the input shape {shape.name} is a document or a union")
-    if shape.name in building:
-        raise _Unsupported(f"the input shape {shape.name} is recursive")
-    building = building | {shape.name}
-    checks = {name: _compile_check(member, building) for name, member in shape.members.items()}
-    known = frozenset(checks)
-    required = frozenset(shape.metadata.get("required", ()))
-
-    def structure(value: Any) -> bool:
-        if type(value) is not dict:
-            return False
-        keys = value.keys()
-        if not (keys <= known and required <= keys):
-            return False
-        for name, item in value.items():  # noqa: SIM110 - a loop: no generator on the hot path
-            if not checks[name](item):
-                return False
-        return True
-
-    return structure
-
-
-def _is_str(value: Any) -> bool:
-    return type(value) is str
-
-
-def _check_list(shape: Any, check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    minimum = shape.metadata.get("min")
-
-    def sequence(value: Any) -> bool:
-        if type(value) is not list and type(value) is not tuple:
-            return False
-        if minimum is not None and len(value) < minimum:
-            return False
-        return all(map(check, value))
-
-    return sequence
-
-
-def _check_plain_json(shape: Any, where: str, seen: set[str] | None = None) -> None:
-    """Refuse input shapes botocore serialises other than json.dumps would write them."""
-    seen = set() if seen is None else seen
-    if shape.serialization.get("name") or getattr(shape, "is_document_type", False):
-        raise _Unsupported(f"{where} is renamed or a document")
-    kind = shape.type_name
-    if kind == "structure":
-        if shape.name in seen:
-            return
-        seen.add(shape.name)
-        for member, member_shape in shape.members.items():
-            _check_plain_json(member_shape, f"{where}.{member}", seen)
-    elif kind == "list":
-        _check_plain_json(shape.member, f"{where}[]", seen)
-    elif kind not in ("string", "integer", "long", "boolean"):
-        raise _Unsupported(f"{where} is a {kind}")
-
-
-def _compile(shape: Any, building: set[str]) -> _Convert:
-    """Return a function doing what botocore's rest-json parser does with ``shape``'s JSON."""
-    kind = shape.type_name
-    if kind == "structure":
-        return _compile_structure(shape, building)
-    if kind == "list":
-        return _compile_list(_compile(shape.member, building))
-    if kind in ("string", "integer", "long", "boolean", "timestamp"):
-        return _SCALARS[kind]
-    raise _Unsupported(f"the output shape {shape.name} is a {kind}")
-
-
-def _compile_structure(shape: Any, building: set[str]) -> _Convert:
-    if getattr(shape, "is_document_type", False) or getattr(shape, "is_tagged_union", False):
-        raise _Unsupported(f"the output shape {shape.name} is a document or a union")
-    if shape.name in building:
-        raise _Unsupported(f"the output shape {shape.name} is recursive")
-    building = building | {shape.name}
-    # Members whose value botocore keeps as it is map to None.
-    members: dict[str, _Convert | None] = {}
-    for name, member in shape.members.items():
-        if member.serialization.get("name", name) != name:
-            raise _Unsupported(f"the output member {shape.name}.{name} is renamed")
-        convert = _compile(member, building)
-        members[name] = None if convert is _string else convert
-
-    def structure(value: Any) -> dict[str, Any]:
-        # botocore keeps the modelled members that are not null (in the model's order; a
-        # dict's order is not part of its value).
-        if type(value) is not dict:
-            raise _Unexpected
-        parsed = {}
-        for name, item in value.items():
-            if item is not None:
-                convert = members.get(name, _unmodelled)
-                if convert is None:
-                    parsed[name] = item
-                elif convert is not _unmodelled:
-                    parsed[name] = convert(item)
-        return parsed
-
-    return structure
-
-
-def _compile_list(convert: _Convert) -> _Convert:
-    def sparse_list(value: Any) -> list[Any]:
-        if type(value) is not list:
-            raise _Unexpected
-        return [None if item is None else convert(item) for item in value]
-
-    return sparse_list
-
-
-def _unmodelled(value: Any) -> Any:
-    raise AssertionError("a marker, never called")
-
-
-def _string(value: Any) -> Any:
-    return value  # botocore keeps whatever JSON value a string member holds
-
-
-def _integer(value: Any) -> int:
-    if type(value) is not int:
-        raise _Unexpected  # botocore calls int() on it
-    return value
-
-
-def _boolean(value: Any) -> bool:
-    if type(value) is not bool:
-        raise _Unexpected
-    return value
-
-
-def _timestamp(value: Any) -> int:
-    """Return epoch milliseconds of the instant botocore's timestamp parser reads in ``value``."""
-    if type(value) in (int, float) and _SAFE_SECONDS[0] < value < _SAFE_SECONDS[1]:
-        moment = dt.datetime.fromtimestamp(value, dt.UTC)
-    else:
-        moment = parse_timestamp(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // _MILLISECOND
-
-
-_SCALARS: dict[str, _Convert] = {
-    "string": _string,
-    "integer": _integer,
-    "long": _integer,
-    "boolean": _boolean,
-    "timestamp": _timestamp,
-}
-
-
-def _wire(parsed: dict[str, Any]) -> dict[str, Any]:
-    """Return botocore's parse as wire JSON, as ``AwsDurableService`` returns it."""
-    return {key: _plain(value) for key, value in parsed.items() if key != "ResponseMetadata"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return (value - _EPOCH) // _MILLISECOND
-    return value
-
-
 # Opening.
 
 
@@ -833,7 +471,7 @@ async def _endpoint(client: Any) -> tuple[str, tuple[str, str]]:
     """Resolve the endpoint and signing scope once, with the client's own ruleset."""
     resolve = getattr(client, "_resolve_endpoint_ruleset", None)
     if resolve is None:
-        raise _Unsupported("this aiobotocore cannot resolve an endpoint ahead of a call")
+        raise Unsupported("this aiobotocore cannot resolve an endpoint ahead of a call")
     model = client.meta.service_model.operation_model(THIN_OPERATIONS[0])
     context: dict[str, Any] = {
         "client_region": client.meta.region_name,
@@ -843,35 +481,35 @@ async def _endpoint(client: Any) -> tuple[str, tuple[str, str]]:
     params = {"DurableExecutionArn": "arn", "CheckpointToken": "token", "Updates": []}
     endpoint_url, headers, _ = await resolve(model, params, context)
     if headers:
-        raise _Unsupported("the endpoint asks for extra headers")
+        raise Unsupported("the endpoint asks for extra headers")
     auth_type = context.get("auth_type")
     if auth_type not in (None, "v4"):
-        raise _Unsupported(f"the endpoint signs with {auth_type}")
+        raise Unsupported(f"the endpoint signs with {auth_type}")
     signing = context.get("signing", {})
     service = signing.get("signing_name") or client.meta.service_model.signing_name
     region = signing.get("region") or client.meta.region_name
     if not region:
-        raise _Unsupported("no signing region")
+        raise Unsupported("no signing region")
     return str(endpoint_url), (str(service), str(region))
 
 
 def _check_config(client: Any, endpoint_url: str) -> None:
     config = client.meta.config
     if (config.retries or {}).get("mode") != "standard":
-        raise _Unsupported("retries are not in standard mode")
+        raise Unsupported("retries are not in standard mode")
     if config.signature_version not in (None, "v4"):
-        raise _Unsupported(f"signature version {config.signature_version!r}")
+        raise Unsupported(f"signature version {config.signature_version!r}")
     if config.client_cert is not None:
-        raise _Unsupported("a client certificate")
+        raise Unsupported("a client certificate")
     if getattr(config, "http_session_cls", None) not in (None, _default_http_session()):
-        raise _Unsupported("a custom HTTP session class")
+        raise Unsupported("a custom HTTP session class")
     if getattr(config, "auth_scheme_preference", None):
-        raise _Unsupported("an auth scheme preference")
+        raise Unsupported("an auth scheme preference")
     if set(getattr(config, "connector_args", None) or ()) - {"keepalive_timeout"}:
-        raise _Unsupported("connector arguments beyond keepalive_timeout")
+        raise Unsupported("connector arguments beyond keepalive_timeout")
     proxies = ProxyConfiguration(proxies=config.proxies, proxies_settings=config.proxies_config)
     if proxies.proxy_url_for(endpoint_url):
-        raise _Unsupported("a proxy")
+        raise Unsupported("a proxy")
 
 
 def _default_http_session() -> Any:

@@ -27,7 +27,6 @@ import weakref
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
@@ -41,6 +40,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 
 from durable_async.service import ServiceError
 from durable_async.service._thin import ThinLambda
+from durable_async.service._thin_model import wire
 
 __all__ = ["AwsDurableService", "default_service", "is_retryable_response"]
 
@@ -76,8 +76,6 @@ _FAILURES: tuple[type[BaseException], ...] = (
     aiohttp.ClientError,
     TimeoutError,
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 class _LambdaClient(Protocol):
@@ -170,7 +168,7 @@ class AwsDurableService:
             response = await connection.client.checkpoint_durable_execution(**params)
         except _FAILURES as exc:
             raise self._service_error(_CHECKPOINT, exc) from exc
-        return _to_wire(response)
+        return wire(response)
 
     async def get_execution_state(
         self, arn: str, token: str, marker: str, max_items: int = 1000
@@ -190,7 +188,7 @@ class AwsDurableService:
             response = await connection.client.get_durable_execution_state(**params)
         except _FAILURES as exc:
             raise self._service_error(_GET_STATE, exc) from exc
-        return _to_wire(response)
+        return wire(response)
 
     async def aclose(self) -> None:
         """Close this loop's client; a later call opens a new one."""
@@ -350,26 +348,3 @@ def _name_error_from_body(response_dict: dict[str, Any], **_: Any) -> None:
     error_type = body.get("Type") if isinstance(body, dict) else None
     if isinstance(error_type, str) and error_type.endswith("Exception"):
         headers["x-amzn-errortype"] = error_type
-
-
-def _to_wire(response: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _plain(value) for key, value in response.items() if key != "ResponseMetadata"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, datetime):
-        return _epoch_millis(value)
-    return value
-
-
-def _epoch_millis(moment: datetime) -> int:
-    # botocore parses ISO strings without an offset as naive; the service means UTC.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MILLISECOND
