@@ -40,7 +40,7 @@ from durable_async._testkit.common import (
     error_wire,
     waiting_callback,
 )
-from durable_async._testkit.mocks import StepCall, StepMock, StepMocks, lineage_handler
+from durable_async._testkit.mocks import UNSET, StepCall, StepMock, StepMocks, lineage_handler
 from durable_async._testkit.replay import (
     Nondeterminism,
     RecordedExecution,
@@ -72,8 +72,6 @@ __all__ = [
     "StepMock",
     "check_replay",
 ]
-
-_UNSET: Any = object()
 
 
 class DurableTestRunner:
@@ -152,7 +150,7 @@ class DurableTestRunner:
         path: str,
         fn: Callable[[StepContext], Any] | None = None,
         *,
-        result: Any = _UNSET,
+        result: Any = UNSET,
         raises: BaseException | type[BaseException] | None = None,
     ) -> StepMock:
         """Run a test double in place of the function of every step ``path`` matches.

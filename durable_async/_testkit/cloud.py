@@ -89,6 +89,14 @@ class DurableCloudTestRunner:
             raise RuntimeError("Open the runner first: `async with DurableCloudTestRunner(...)`.")
         return self._client
 
+    def mock_step(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        """Refuse: a deployed function's steps run where it is deployed."""
+        raise NotImplementedError(
+            f"Step mocks run in-process only; the steps of the deployed {self.function_name} "
+            "run where it is deployed. Mark the test @pytest.mark.durable_local so runs "
+            "against deployed functions skip it."
+        )
+
     async def run(
         self, input: Any = None, *, timeout: float = 60, name: str | None = None
     ) -> DurableTestResult:

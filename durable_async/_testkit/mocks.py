@@ -39,7 +39,8 @@ _Heard = tuple[str | None, str | None, str | None]
 _lineage: ContextVar[dict[str, _Heard] | None] = ContextVar(
     "durable_async_testing_lineage", default=None
 )
-_UNSET: Any = object()
+#: The default of ``result=``: no result given (None is a result).
+UNSET: Any = object()
 _ITEMS = frozenset({"MapIteration", "ParallelBranch"})
 
 
@@ -96,12 +97,12 @@ class StepMocks:
         pattern: str,
         fn: Callable[[StepContext], Any] | None = None,
         *,
-        result: Any = _UNSET,
+        result: Any = UNSET,
         raises: BaseException | type[BaseException] | None = None,
     ) -> StepMock:
         """Mock the steps ``pattern`` matches (see ``DurableTestRunner.mock_step``)."""
         paths.split(pattern)  # a malformed pattern fails here, not when a step runs
-        given = sum(x is not None for x in (fn, raises)) + (result is not _UNSET)
+        given = sum(x is not None for x in (fn, raises)) + (result is not UNSET)
         if given != 1:
             raise TypeError(
                 "mock_step takes exactly one of fn, result= or raises=: the function to run "
@@ -119,8 +120,8 @@ class StepMocks:
 
     @property
     def needs_lineage(self) -> bool:
-        """Whether a mock matches on whole paths (so enclosing contexts must be heard of)."""
-        return any(len(paths.split(mock.pattern)) > 1 for mock in self._mocks)
+        """Whether steps' paths are needed (to match patterns and to record calls)."""
+        return bool(self._mocks)
 
     def lineage(self) -> dict[str, _Heard]:
         """Start hearing of the operations the current invocation starts; return the record."""

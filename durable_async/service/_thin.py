@@ -172,9 +172,10 @@ class ThinLambda:
         if self._validate and not operation.valid(params):
             # botocore's validator words the error (and has the last word).
             validate_parameters(params, operation.model.input_shape)
+        request = self._serialize(operation, params)
         context = self._request_context()
         try:
-            return await self._send_with_retries(operation, params, context)
+            return await self._send_with_retries(operation, request, context)
         except Exception as exc:
             await self._client.meta.events.emit(
                 f"after-call-error.{_SERVICE_ID}.{operation.name}", exception=exc, context=context
@@ -190,9 +191,9 @@ class ThinLambda:
         return {"client_config": self._config, "retries": retries}
 
     async def _send_with_retries(
-        self, operation: Operation, params: dict[str, Any], context: dict[str, Any]
+        self, operation: Operation, request: tuple[URL, str, bytes], context: dict[str, Any]
     ) -> dict[str, Any]:
-        url, path, body = self._serialize(operation, params)
+        url, path, body = request
         attempts = 1
         while True:
             http, result, error = await self._attempt(operation, url, path, body, context)
