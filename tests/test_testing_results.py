@@ -1,4 +1,4 @@
-"""Results as a tree: child operations, name paths, decoded values, and lookups that explain misses."""
+"""Results as a tree: child operations, name paths, decoded values, misses that explain."""
 
 from __future__ import annotations
 
