@@ -29,6 +29,8 @@ __all__ = ["Nondeterminism", "RecordedExecution", "ReplayReport", "check_replay"
 _NONDETERMINISM = "NonDeterministicExecutionError"
 _MISMATCH = re.compile(r"(\w+) recorded (.*), code asks for (.*)")
 _AT_ID = re.compile(r"at id (\S+?):")
+# An enum member the SDK's message shows by its repr (<OperationSubType.WAIT: 'Wait'>).
+_ENUM_REPR = re.compile(r"<\w+\.\w+: ('[^']*')>")
 _DETAILS = {
     "STEP": "StepDetails",
     "CONTEXT": "ContextDetails",
@@ -267,8 +269,12 @@ def _describe(error: ErrorObject, operations: list[dict[str, Any]]) -> Nondeterm
         mismatch = _MISMATCH.fullmatch(part)
         if mismatch is not None:
             field_name, old, new = mismatch.groups()
-            recorded.append(f"{field_name} {old}")
-            asked.append(f"{field_name} {new}")
+            recorded.append(f"{field_name} {_plain(old)}")
+            asked.append(f"{field_name} {_plain(new)}")
     by_id = {op.id: op for op in build_operations(operations)}
     path = by_id[op_id].path if op_id in by_id else ""
     return Nondeterminism(op_id, path, ", ".join(recorded), ", ".join(asked), message)
+
+
+def _plain(shown: str) -> str:
+    return _ENUM_REPR.sub(lambda found: found.group(1), shown)
