@@ -76,8 +76,12 @@ async def _record(
             result = await runner.run()
             return await runner.record(result.arn)
         arn = await runner.start()
-        while sum(op.name == until for op in (await runner.describe(arn)).operations) < count:
-            await asyncio.sleep(0.01)
+        while True:
+            changed = runner.service.watch(arn)
+            operations = (await runner.describe(arn)).operations
+            if sum(op.name == until for op in operations) >= count:
+                break
+            await changed.wait()
         return await runner.record(arn)
 
 
@@ -111,7 +115,7 @@ async def test_a_renamed_step_is_the_first_nondeterminism(until: str | None) -> 
     assert str(report) == (
         "nondeterminism at reserve: recorded name 'reserve', the code asks for name 'reserve-stock'"
     )
-    with pytest.raises(AssertionError, match="not compatible.*reserve-stock"):
+    with pytest.raises(AssertionError, match=r"not compatible.*reserve-stock"):
         report.assert_compatible()
 
 
@@ -202,5 +206,5 @@ async def test_code_that_waits_on_plain_io_is_bounded_by_the_timeout() -> None:
         await asyncio.Event().wait()
 
     recorded = await _record(v1)
-    with pytest.raises(TimeoutError, match="did not settle within 0.2 s"):
+    with pytest.raises(TimeoutError, match=r"did not settle within 0\.2 s"):
         await check_replay(stuck, recorded, timeout=0.2)
