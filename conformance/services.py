@@ -87,6 +87,10 @@ class Process:
             self.popen.wait(timeout=10)
         with contextlib.suppress(ProcessLookupError):  # workers that outlived their parent
             os.killpg(self.popen.pid, signal.SIGKILL)
+        if self._copier is not None:
+            self._copier.join(timeout=10)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
         self._log_file.close()
 
 
@@ -190,6 +194,8 @@ class Serve:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
         if self._process is not None:
             self._process.stop()
 
@@ -304,6 +310,8 @@ class DexRunner:
         self.client = lambda_client(self.url)
 
     def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
         for process in reversed(self._processes):
             process.stop()
 
@@ -344,6 +352,7 @@ class Moto:
             AttributeDefinitions=[{"AttributeName": "executionId", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        client.close()
         return self
 
     def __exit__(self, *exc: object) -> None:
