@@ -10,6 +10,7 @@ import pytest
 
 from durable_async import DurableContext, Duration, durable_execution
 from durable_async._execution import DurableHandler
+from durable_async._testkit.events import events_to_operations
 from durable_async.testing import (
     DurableTestRunner,
     ExecutionStatus,
@@ -208,3 +209,22 @@ async def test_code_that_waits_on_plain_io_is_bounded_by_the_timeout() -> None:
     recorded = await _record(v1)
     with pytest.raises(TimeoutError, match=r"did not settle within 0\.2 s"):
         await check_replay(stuck, recorded, timeout=0.2)
+
+
+def test_events_make_pending_retries_and_skip_unknown_events() -> None:
+    """A failed attempt with a next-attempt delay is PENDING; unknown event types are skipped."""
+    events = [
+        {"EventType": "StepStarted", "Id": "s", "Name": "n", "SubType": "Step",
+         "EventTimestamp": 1000, "StepStartedDetails": {}},
+        {"EventType": "StepFailed", "Id": "s", "Name": "n", "SubType": "Step",
+         "EventTimestamp": 2000, "StepFailedDetails": {
+             "Error": {"Payload": {"ErrorType": "E", "ErrorMessage": "m"}},
+             "RetryDetails": {"CurrentAttempt": 1, "NextAttemptDelaySeconds": 5}}},
+        {"EventType": "SomethingNew", "Id": "x"},
+        {"EventType": "InvocationCompleted", "EventTimestamp": 2000},
+    ]  # fmt: skip
+    (step,) = events_to_operations(events)
+    assert step["Status"] == "PENDING"
+    assert step["StepDetails"]["NextAttemptTimestamp"] == 7000
+    assert step["StepDetails"]["Attempt"] == 1
+    assert "EndTimestamp" not in step
