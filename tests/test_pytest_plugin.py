@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,11 +174,17 @@ def test_a_bad_function_mapping_is_a_usage_error(project: pytest.Pytester, value
 @pytest.fixture
 def serve(project: pytest.Pytester) -> Iterator[str]:
     """`durable-async serve --skip-time` hosting app.py's greet; its URL."""
+    with _serving(project.path, f"greet={project.path / 'app.py'}:greet") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(cwd: Path, function: str) -> Iterator[str]:
+    """Run `durable-async serve --skip-time --function FUNCTION` until the block ends."""
     process = subprocess.Popen(
         [ENTRY_POINT, "serve", "--port", "0", "--store", ":memory:", "--skip-time",
-         "--function", f"greet={project.path / 'app.py'}:greet"],
-        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+         "--function", function],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         assert process.stdout is not None
@@ -201,3 +209,37 @@ def test_the_same_file_runs_against_serve(
     project.makepyfile(test_greet=_tests())
     result = project.runpytest("-p", "no:anyio", "--durable-endpoint", serve)
     result.assert_outcomes(passed=1, skipped=1)
+
+
+def _docs_file(name: str) -> str:
+    """The ```python block of docs/testing.md whose first line is ``# NAME``."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    (found,) = [block for block in blocks if block.startswith(f"# {name}\n")]
+    return found
+
+
+@pytest.fixture
+def docs_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The complete pytest file of docs/testing.md, as a project of its own."""
+    pytester.makepyfile(shop=_docs_file("shop.py"), test_shop=_docs_file("test_shop.py"))
+    pytester.makeini(INI.format(extra=ASYNCIO.format(mode="auto")))
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_the_documented_pytest_file_passes(docs_project: pytest.Pytester) -> None:
+    """docs/testing.md's shop.py and test_shop.py pass as written, in-process."""
+    docs_project.runpytest("-p", "no:anyio").assert_outcomes(passed=4)
+
+
+def test_the_documented_pytest_file_passes_against_serve(
+    docs_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file with --durable-endpoint drives serve; the mocking tests are skipped."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with _serving(docs_project.path, f"order={docs_project.path / 'shop.py'}:order") as url:
+        result = docs_project.runpytest("-p", "no:anyio", "--durable-endpoint", url)
+    result.assert_outcomes(passed=2, skipped=2)
