@@ -164,8 +164,13 @@ class OperationRef:
         self.ctx.runtime.checkpointer.enqueue(update, scope=self.scope or self.ctx.scope)
 
     def _started(self, update: dict[str, Any]) -> None:
+        """Tell plugins a START is about to be queued (not one the checkpointer will refuse)."""
         instrumentation = self.ctx.runtime.instrumentation
-        if instrumentation is not None and update["Action"] == OperationAction.START.value:
+        if (
+            instrumentation is not None
+            and update["Action"] == OperationAction.START.value
+            and not (self.scope or self.ctx.scope).is_orphaned()
+        ):
             instrumentation.operation_started(update, self.current())
 
     async def wait_for_next_attempt(self) -> Operation | None:

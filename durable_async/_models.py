@@ -139,6 +139,21 @@ class ErrorObject:
             if any(a is not b for a, b in zip(lines, self.stack_trace, strict=True)):
                 object.__setattr__(self, "stack_trace", lines)
 
+    @property
+    def message(self) -> str | None:
+        """The reference SDK's name for ``error_message`` (plugins written for it read this)."""
+        return self.error_message
+
+    @property
+    def type(self) -> str | None:
+        """The reference SDK's name for ``error_type``."""
+        return self.error_type
+
+    @property
+    def data(self) -> str | None:
+        """The reference SDK's name for ``error_data``."""
+        return self.error_data
+
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorObject:
         """Describe ``exc`` as the reference SDK does: its qualified class name and message.
