@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from durable_async import DurableContext, Duration, durable_execution
 from durable_async._execution import DurableHandler
@@ -228,3 +230,51 @@ def test_events_make_pending_retries_and_skip_unknown_events() -> None:
     assert step["StepDetails"]["NextAttemptTimestamp"] == 7000
     assert step["StepDetails"]["Attempt"] == 1
     assert "EndTimestamp" not in step
+
+
+Program = list[tuple[str, str]]
+programs = st.lists(
+    st.tuples(st.sampled_from(["step", "wait", "context"]), st.sampled_from("abcde")),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _handler(program: Program) -> DurableHandler[Any, Any]:
+    """A handler that runs ``program``'s operations in order: steps, waits, child contexts."""
+
+    async def run(event: Any, ctx: DurableContext) -> None:
+        for kind, name in program:
+            if kind == "step":
+                await ctx.step(lambda _, value=name: value, name=name)
+            elif kind == "wait":
+                await ctx.wait(Duration.from_seconds(5), name=name)
+            else:
+                await ctx.run_in_child_context(
+                    lambda child: child.step(lambda _: 0, name="inner"), name=name
+                )
+
+    return durable_execution(run)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs, data=st.data())
+async def test_the_first_changed_operation_is_the_one_reported(
+    program: Program, data: st.DataObject
+) -> None:
+    """Any program replays compatibly on itself; changing operation k is reported at k."""
+    recorded = await _record(_handler(program))
+    assert (await check_replay(_handler(program), recorded)).compatible
+    k = data.draw(st.integers(0, len(program) - 1))
+    kind, name = program[k]
+    other_kind = data.draw(st.sampled_from(["step", "wait", "context"]))
+    other_name = data.draw(st.sampled_from("abcdez"))
+    assume((other_kind, other_name) != (kind, name))
+    changed = [*program[:k], (other_kind, other_name), *program[k + 1 :]]
+    report = await check_replay(_handler(changed), recorded)
+    assert report.nondeterminism is not None
+    assert report.nondeterminism.path == name
+    if other_name != name:
+        assert f"name '{other_name}'" in report.nondeterminism.asked
+    if other_kind != kind:
+        assert "type" in report.nondeterminism.recorded

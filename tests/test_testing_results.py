@@ -202,3 +202,16 @@ async def test_every_operation_is_found_by_its_own_path(names_: list[str]) -> No
     assert result.status is ExecutionStatus.SUCCEEDED
     for op in result.get_all_operations():
         assert result.get_operation(op.path, op.type).id == op.id
+
+
+@given(st.text(alphabet="ab/\\*1", max_size=12))
+def test_any_path_text_splits_or_is_refused(text: str) -> None:
+    """Any text either splits into non-empty segments that join back to it, or is a ValueError."""
+    try:
+        segments = paths.split(text)
+    except ValueError as exc:
+        assert "empty segment" in str(exc)  # noqa: PT017 - either outcome is allowed here
+        return
+    assert all(segments)
+    rejoined = paths.join([paths.Segment(name, "id") for name in segments])
+    assert paths.split(rejoined) == segments
