@@ -18,7 +18,7 @@ from aiobotocore.session import get_session
 ENTRY_POINT = str(Path(sys.executable).parent / "durable-async")
 HANDLERS = Path(__file__).resolve().parent / "serve_handlers"
 APP = HANDLERS / "app.py"
-START_SECONDS = 60.0
+START_SECONDS = 120.0  # generous: the machine may be busy with other suites
 STOP_SECONDS = 20.0
 POLL_SECONDS = 0.05
 WAIT_SECONDS = 60.0  # bound on waiting for an execution to reach a state

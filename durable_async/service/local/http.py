@@ -28,6 +28,7 @@ executions in flight.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
@@ -37,10 +38,12 @@ import json
 import logging
 import math
 import re
+import signal
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -51,6 +54,7 @@ from durable_async.service.local._admission import client_calls
 from durable_async.service.local._model import clean_text, loads, shown
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.runner import Invoker, LocalRunner
+from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
 __all__ = ["LocalHttpServer", "is_loopback", "main"]
 
@@ -756,13 +760,27 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve the local durable execution service until SIGINT or SIGTERM (``durable-async serve``).
+    """Serve a store, without functions, until SIGINT or SIGTERM; print ``serving URL`` first.
 
-    Kept as an alias of ``durable-async serve`` whose store defaults to ``:memory:``.
+    ``durable-async serve`` with no ``--function`` does the same (its store defaults to the
+    SQLite file); this module stays below the command line, so it runs no user code.
     """
-    from durable_async._serve import main as serve_main  # the serve command, functions and all
-
-    return serve_main(argv, prog="python -m durable_async.service.local.http")
+    parser = argparse.ArgumentParser(
+        prog="python -m durable_async.service.local.http",
+        description="Serve the local durable execution service over HTTP; print its URL.",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on; the API has no authentication, so keep it loopback",
+    )
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--store", default=":memory:", help="a SQLite file, or :memory:")
+    args = parser.parse_args(argv)
+    # The server's own warnings (a host beyond loopback) and failures go to stderr.
+    logging.basicConfig(format="durable-async: %(levelname)s: %(message)s")
+    asyncio.run(_serve(args.host, args.port, args.store))
+    return 0
 
 
 def is_loopback(host: str) -> bool:
@@ -782,6 +800,21 @@ def _exposed_warning(host: str) -> str:
         "and its payloads, complete its callbacks and stop it. Serve on 127.0.0.1 unless the "
         "network is yours alone."
     )
+
+
+async def _serve(host: str, port: int, store_spec: str) -> None:
+    memory = store_spec in (":memory:", "memory")
+    store: Store = MemoryStore() if memory else SqliteStore(Path(store_spec))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    async with LocalDurableService(store) as service:
+        runner = LocalRunner(service)
+        server = LocalHttpServer(service, host=host, port=port, runner=runner)
+        async with server, runner:
+            print(f"serving {server.url}", flush=True)
+            await stopping.wait()
 
 
 if __name__ == "__main__":
