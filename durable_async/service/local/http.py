@@ -762,8 +762,8 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve a store, without functions, until SIGINT or SIGTERM; print ``serving URL`` first.
 
-    ``durable-async serve`` with no ``--function`` does the same (its store defaults to the
-    SQLite file); this module stays below the command line, so it runs no user code.
+    It has no runner: a start only creates the execution. ``durable-async serve`` runs
+    functions too; this module stays below the command line, so it runs no user code.
     """
     parser = argparse.ArgumentParser(
         prog="python -m durable_async.service.local.http",
@@ -809,12 +809,12 @@ async def _serve(host: str, port: int, store_spec: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    async with LocalDurableService(store) as service:
-        runner = LocalRunner(service)
-        server = LocalHttpServer(service, host=host, port=port, runner=runner)
-        async with server, runner:
-            print(f"serving {server.url}", flush=True)
-            await stopping.wait()
+    async with (
+        LocalDurableService(store) as service,
+        LocalHttpServer(service, host=host, port=port) as server,
+    ):
+        print(f"serving {server.url}", flush=True)
+        await stopping.wait()
 
 
 if __name__ == "__main__":
