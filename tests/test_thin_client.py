@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from durable_async import DurableContext, durable_execution
-from durable_async.service import ServiceError
+from durable_async.service import ServiceError, _thin
 from durable_async.service._thin import ThinLambda
 from durable_async.service.aws import AwsDurableService
 from durable_async.service.local.engine import LocalDurableService
@@ -472,11 +472,24 @@ RAW_BODIES = st.sampled_from(
 )
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/Sao_Paulo", "Australia/Lord_Howe"])
-def test_results_equal_botocores(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any 200 body, well-formed or not, gives the thin path aiobotocore's result or error."""
+@pytest.mark.parametrize(
+    ("zone", "decoder"),
+    [
+        pytest.param("UTC", "orjson", id="utc"),
+        pytest.param("America/Sao_Paulo", "orjson", id="sao-paulo"),
+        pytest.param("Australia/Lord_Howe", "orjson", id="lord-howe"),
+        pytest.param("UTC", "json", id="utc-without-orjson"),
+    ],
+)
+def test_results_equal_botocores(zone: str, decoder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any 200 body, well-formed or not, gives the thin path aiobotocore's result or error.
+
+    In time zones with odd offsets and daylight saving too, and without orjson installed.
+    """
     monkeypatch.setenv("TZ", zone)
     time.tzset()
+    if decoder == "json":
+        monkeypatch.setattr(_thin, "_fast_loads", None)
     shape = CHECKPOINT.output_shape
     bodies = st.builds(lambda value: json.dumps(value).encode(), wire(shape)) | RAW_BODIES
     try:
@@ -698,11 +711,27 @@ async def test_credentials_refresh_when_they_expire(pair: Pair) -> None:
     ],
 )
 async def test_configurations_it_cannot_reproduce_keep_aiobotocore(config: Config) -> None:
-    """A client configured beyond the thin path's reach gets no thin path, and still works."""
+    """A client configured beyond the thin path's reach gets no thin path."""
     async with get_session().create_client(
         "lambda", endpoint_url=f"http://{HOST}:9", config=config
     ) as client:
         assert await ThinLambda.open(client, None) is None
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "legacy"])
+async def test_other_retry_modes_are_served_by_aiobotocore(pair: Pair, mode: str) -> None:
+    """AwsDurableService with another retry mode sends through aiobotocore, and works."""
+    config = Config(retries={"mode": mode, "total_max_attempts": 1})
+    before_send: list[str] = []
+    async with AwsDurableService(endpoint_url=pair.server.url, config=config) as service:
+        connection = await service._connection()
+        connection.client.meta.events.register(
+            "before-send.lambda", lambda request, **_: before_send.append(request.method)
+        )
+        response = await service.checkpoint(ARN, TOKEN, [])
+
+    assert response == {"CheckpointToken": "next", "NewExecutionState": {"Operations": []}}
+    assert before_send == ["POST"]
 
 
 async def test_a_given_client_is_used_as_it_is(pair: Pair) -> None:

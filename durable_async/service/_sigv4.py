@@ -47,6 +47,8 @@ class Signer:
         self._service = service
         self._region = region
         self._keys: dict[tuple[str, str], bytes] = {}
+        self._token: str | None = None
+        self._trimmed_token = ""
 
     def authorization(
         self,
@@ -73,7 +75,9 @@ class Signer:
             canonical_headers = f"content-type:{_trim(content_type)}\n{canonical_headers}"
             signed_names = f"content-type;{signed_names}"
         if token:
-            canonical_headers = f"{canonical_headers}x-amz-security-token:{_trim(token)}\n"
+            if token is not self._token:  # the same until the credentials are refreshed
+                self._token, self._trimmed_token = token, _trim(token)
+            canonical_headers = f"{canonical_headers}x-amz-security-token:{self._trimmed_token}\n"
             signed_names = f"{signed_names};x-amz-security-token"
         canonical = "\n".join(
             (method, path, _canonical_query(query), canonical_headers, signed_names, payload_hash)
@@ -84,7 +88,7 @@ class Signer:
             (_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
         )
         key = self._signing_key(credentials.secret_key, day)
-        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        signature = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
         return (
             f"{_ALGORITHM} Credential={credentials.access_key}/{scope}, "
             f"SignedHeaders={signed_names}, Signature={signature}"
@@ -95,7 +99,7 @@ class Signer:
         if key is None:
             key = f"AWS4{secret}".encode()
             for part in (day, self._region, self._service, "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+                key = hmac.digest(key, part.encode(), "sha256")
             self._keys = {(secret, day): key}  # one key: the day and the secret only move on
         return key
 

@@ -104,9 +104,8 @@ def compile_check(shape: Any, building: set[str]) -> Callable[[Any], bool]:
     if kind == "string":
         if shape.serialization.get("jsonvalue"):
             raise Unsupported(f"the input shape {shape.name} is a JSON value")
-        if not minimum:
-            return _is_str
-        return lambda value: type(value) is str and len(value) >= minimum
+        least = _minimum(shape)
+        return lambda value: type(value) is str and len(value) >= least
     if kind in ("integer", "long"):
         return lambda value: isinstance(value, int) and (minimum is None or value >= minimum)
     if kind == "boolean":
@@ -120,7 +119,11 @@ def _check_structure(shape: Any, building: set[str]) -> Callable[[Any], bool]:
     if shape.name in building:
         raise Unsupported(f"the input shape {shape.name} is recursive")
     building = building | {shape.name}
-    checks = {name: compile_check(member, building) for name, member in shape.members.items()}
+    # A string member's check is its minimum length, tested inline: most members are strings.
+    checks: dict[str, int | Callable[[Any], bool]] = {}
+    for name, member in shape.members.items():
+        check = compile_check(member, building)  # refuses what it cannot check, strings too
+        checks[name] = _minimum(member) if member.type_name == "string" else check
     known = frozenset(checks)
     required = frozenset(shape.metadata.get("required", ()))
 
@@ -130,16 +133,24 @@ def _check_structure(shape: Any, building: set[str]) -> Callable[[Any], bool]:
         keys = value.keys()
         if not (keys <= known and required <= keys):
             return False
-        for name, item in value.items():  # noqa: SIM110 - a loop: no generator on the hot path
-            if not checks[name](item):
+        for name, item in value.items():
+            check = checks[name]
+            if type(check) is int:
+                if type(item) is not str or len(item) < check:
+                    return False
+            elif not check(item):  # type: ignore[operator]
                 return False
         return True
 
     return structure
 
 
-def _is_str(value: Any) -> bool:
-    return type(value) is str
+def _minimum(shape: Any) -> int:
+    """Return the least length or value botocore's range check allows (0 for none)."""
+    minimum = shape.metadata.get("min")
+    if minimum is None and shape.serialization.get("hostLabel"):
+        minimum = 1
+    return int(minimum or 0)
 
 
 def _check_list(shape: Any, check: Callable[[Any], bool]) -> Callable[[Any], bool]:
