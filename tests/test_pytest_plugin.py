@@ -68,8 +68,10 @@ ASYNCIO = "asyncio_default_fixture_loop_scope = function\nasyncio_mode = {mode}"
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A project with a durable handler in app.py."""
+    # The inner session runs in this process, where another test may have imported an `app`.
+    monkeypatch.delitem(sys.modules, "app", raising=False)
     pytester.makepyfile(app=APP)
     pytester.syspathinsert()
     return pytester
@@ -220,8 +222,10 @@ def _docs_file(name: str) -> str:
 
 
 @pytest.fixture
-def docs_project(pytester: pytest.Pytester) -> pytest.Pytester:
+def docs_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """The complete pytest file of docs/testing.md, as a project of its own."""
+    for module in ("shop", "test_shop"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     pytester.makepyfile(shop=_docs_file("shop.py"), test_shop=_docs_file("test_shop.py"))
     pytester.makeini(INI.format(extra=ASYNCIO.format(mode="auto")))
     pytester.syspathinsert()
