@@ -588,7 +588,7 @@ class DurableContext:
             f"{field} recorded {old!r}, code asks for {new!r}"
             for field, old, new in (
                 ("type", op.type.value, op_type.value),
-                ("subtype", op.sub_type, sub_type),
+                ("subtype", op.sub_type, getattr(sub_type, "value", sub_type)),
                 ("name", op.name or None, name or None),
                 ("parent", op.parent_id or None, self._parent_id),
             )
