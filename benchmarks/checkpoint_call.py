@@ -544,8 +544,16 @@ def _run_client(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+_NEW_DOC = """\
+# Benchmarks
+
+What durable_async costs, measured. Each section names the command that produced it and is
+rewritten by that command alone, between its markers.
+"""
+
+
 def _write(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    text = DOC.read_text() if DOC.exists() else _NEW_DOC
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         text = head + section.rstrip("\n") + rest.split(END, 1)[1]

@@ -186,7 +186,7 @@ class ThinLambda:
 
     def _request_context(self) -> dict[str, Any]:
         retries: dict[str, Any] = {"attempt": 1, "invocation-id": _uuid4()}
-        if NEW_RETRIES_ENABLED:  # botocore seeds it before the first attempt, then
+        if NEW_RETRIES_ENABLED:  # then botocore's MaxAttemptsSeeder adds it to the first attempt
             retries["max"] = self._max_attempts
         return {"client_config": self._config, "retries": retries}
 
@@ -272,11 +272,9 @@ class ThinLambda:
         output_shape = operation.model.output_shape
         parsed: dict[str, Any] = await self._parser.parse(response_dict, output_shape)
         parsed.update(customized)
-        if http.status_code >= 300:
-            code = parsed.get("Error", {}).get("Code")
-            error_shape = None if code is None else operation.model.service_model
-            if error_shape is not None:
-                error_shape = error_shape.shape_for_error_code(code)
+        code = parsed.get("Error", {}).get("Code") if http.status_code >= 300 else None
+        if code is not None:  # the modelled error's own members too
+            error_shape = operation.model.service_model.shape_for_error_code(code)
             if error_shape is not None:
                 parsed.update(await self._parser.parse(response_dict, error_shape))
         return parsed

@@ -17,14 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.utils import parse_timestamp  # type: ignore[import-untyped]
-
 __all__ = ["Operation", "Unexpected", "Unsupported", "compile_check", "compile_operation", "wire"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MILLISECOND = dt.timedelta(milliseconds=1)
-# Epoch seconds that every platform's fromtimestamp handles in every zone (1900 to 2200).
-_SAFE_SECONDS = (-2_208_988_800, 7_258_118_400)
+# Epoch seconds (1970 to 2200) that fromtimestamp reads alike in every zone on every platform.
+_SAFE_SECONDS = (0, 7_258_118_400)
 
 Convert = Callable[[Any], Any]
 
@@ -258,14 +256,14 @@ def _boolean(value: Any) -> bool:
 
 
 def _timestamp(value: Any) -> int:
-    """Return epoch milliseconds of the instant botocore's timestamp parser reads in ``value``."""
-    if type(value) in (int, float) and _SAFE_SECONDS[0] < value < _SAFE_SECONDS[1]:
-        moment = dt.datetime.fromtimestamp(value, dt.UTC)
-    else:
-        moment = parse_timestamp(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - _EPOCH) // _MILLISECOND
+    """Return the epoch milliseconds of the instant botocore's timestamp parser reads.
+
+    botocore reads epoch seconds with ``fromtimestamp`` in the local zone: the same instant as
+    in UTC. Text, booleans and times beyond the safe range go to botocore's parser.
+    """
+    if type(value) in (int, float) and _SAFE_SECONDS[0] <= value < _SAFE_SECONDS[1]:
+        return (dt.datetime.fromtimestamp(value, dt.UTC) - _EPOCH) // _MILLISECOND
+    raise Unexpected
 
 
 _SCALARS: dict[str, Convert] = {
