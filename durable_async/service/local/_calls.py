@@ -85,10 +85,13 @@ def apply_call(
     return response, batch
 
 
-def open_invocation(snapshot: Snapshot, *, now: int) -> tuple[str | None, Batch]:
+def open_invocation(snapshot: Snapshot, *, now: int) -> tuple[tuple[str | None, list[str]], Batch]:
     """Begin an invocation: close a dangling one, fire due timers, issue a token.
 
-    Returns no token when a due timer ended the execution (its ExecutionTimeout passed).
+    Returns the token and the ``UpdatedOperationIds``: the operations that changed since the
+    handler last saw the state (a wait that elapsed, a retry made READY, a callback answered,
+    a chained invoke that finished), in creation order. No token when a due timer ended the
+    execution (its ExecutionTimeout passed).
     """
     execution = snapshot.execution
     if execution.terminal:
@@ -101,13 +104,15 @@ def open_invocation(snapshot: Snapshot, *, now: int) -> tuple[str | None, Batch]
         complete_invocation(batch, _INTERRUPTED)
     fire_due(batch, snapshot.due)
     if execution.terminal:
-        return None, batch
+        return (None, []), batch
     execution.invocations += 1
     execution.invocation_key = uuid.uuid4().hex
     execution.invocation_start_ms = now
     token = issue_token(execution)
     execution.delivered_seq = execution.op_seq
-    return token, batch
+    changed = (batch.ops[i] for i in dict.fromkeys([*snapshot.unseen, *batch.changed]))
+    updated = sorted((r for r in changed if r.type != "EXECUTION"), key=lambda r: r.position)
+    return (token, [row.id for row in updated]), batch
 
 
 def close_invocation(

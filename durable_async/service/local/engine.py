@@ -198,7 +198,8 @@ class LocalDurableService:
         """Complete due timers, issue a fresh token and return the Lambda input event."""
         async with self._lock(arn):
             now = self._now_ms()
-            token = await self._transact(arn, (), now, partial(open_invocation, now=now))
+            opened = partial(open_invocation, now=now)
+            token, updated = await self._transact(arn, (), now, opened)
             if token is None:
                 raise conflict(f"Execution {arn!r} timed out before this invocation began.")
             state = await self._page(arn, -1, self.page_size)
@@ -206,6 +207,7 @@ class LocalDurableService:
             "DurableExecutionArn": arn,
             "CheckpointToken": token,
             "InitialExecutionState": state,
+            "UpdatedOperationIds": updated,
         }
 
     @_held
