@@ -1,16 +1,17 @@
 """AWS Lambda durable functions as a :class:`~durable_async.service.DurableService`.
 
-This is the only module that imports aiobotocore. :class:`AwsDurableService` sends
-``CheckpointDurableExecution`` and ``GetDurableExecutionState`` through one aiobotocore ``lambda``
-client per process, created on first use inside the running event loop and reused by every later
-call and warm invocation on that loop. Responses come back as the JSON-shaped dicts of
-``PROTOCOL.md``: timestamps as integer epoch milliseconds, no ``ResponseMetadata``. Every failure
-is raised as :class:`~durable_async.service.ServiceError`, classified as the reference SDK does.
+This module and the thin path it drives (``_thin``) are the only ones that import aiobotocore.
+:class:`AwsDurableService` sends ``CheckpointDurableExecution`` and ``GetDurableExecutionState``
+for one aiobotocore ``lambda`` client per event loop, created on first use inside the running
+loop and reused by every later call and warm invocation on that loop. Responses come back as
+the JSON-shaped dicts of ``PROTOCOL.md``: timestamps as integer epoch milliseconds, no
+``ResponseMetadata``. Every failure is raised as :class:`~durable_async.service.ServiceError`,
+classified as the reference SDK does.
 
-Both calls go by the thin path (``_thin``) when the client's configuration allows it: the same
-requests, results and errors as the client's, for a tenth of its CPU per call
-(``docs/benchmarks.md``). The client still resolves the endpoint, holds the credentials and
-decides retries.
+Both calls go by the thin path when the client's configuration allows it (standard retries, no
+proxy, no client certificate, SigV4): the client's requests, results and errors for about a
+third of its CPU per call (``docs/benchmarks.md``), the client still resolving the endpoint,
+holding the credentials and deciding retries. A client passed in sends its calls itself.
 
 Region and endpoint follow the standard environment (``AWS_REGION``/``AWS_DEFAULT_REGION``,
 ``AWS_ENDPOINT_URL_LAMBDA``, ``AWS_ENDPOINT_URL``) unless the constructor overrides them.
