@@ -46,7 +46,7 @@ from durable_async.service import ServiceError
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.http import LocalHttpServer
-from durable_async.service.local.runner import Invoker, LocalRunner
+from durable_async.service.local.runner import Invoker, LocalRunner, trace_header
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
 __all__ = ["FunctionConfig", "ServeConfig", "main", "parse_function_configs", "serve"]
@@ -63,7 +63,8 @@ _INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
 
 _log = logging.getLogger("durable_async.serve")
 
-Backend = Callable[[str, bytes], Awaitable[bytes]]
+#: Sends one Invoke: function name, payload, and extra HTTP headers (the trace header).
+Backend = Callable[[str, bytes, dict[str, str]], Awaitable[bytes]]
 
 
 class UsageError(ValueError):
@@ -206,9 +207,9 @@ class EndpointBackend:
             )
         self.endpoint = endpoint.rstrip("/")
 
-    async def __call__(self, function_name: str, body: bytes) -> bytes:
+    async def __call__(self, function_name: str, body: bytes, headers: dict[str, str]) -> bytes:
         url = self.endpoint + _INVOKE_PATH.format(function_name)
-        return await _post_invoke(self.session, url, body)
+        return await _post_invoke(self.session, url, body, headers)
 
 
 # Worker processes.
@@ -242,13 +243,13 @@ class WorkerPool:
         """Start the first worker; learn whether the function is durable (UsageError if bad)."""
         self._idle.append(await self._spawn())
 
-    async def __call__(self, function_name: str, body: bytes) -> bytes:
+    async def __call__(self, function_name: str, body: bytes, headers: dict[str, str]) -> bytes:
         worker = self._idle.pop() if self._idle else await self._spawn()
         url = worker.url + _INVOKE_PATH.format(function_name)
         if self.session is None:
             raise RuntimeError("The pool has no HTTP session; serve sets one before it starts.")
         try:
-            payload = await _post_invoke(self.session, url, body)
+            payload = await _post_invoke(self.session, url, body, headers)
         except aiohttp.ClientError as exc:
             raise await self._lost(worker, exc) from exc
         except BaseException:
@@ -384,8 +385,10 @@ class _Functions:
 
     def _invoker(self, name: str, backend: Backend) -> Invoker:
         async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            header = trace_header.get()
+            headers = {"X-Amzn-Trace-Id": header} if header else {}
             with self._hold():
-                payload = await backend(name, json.dumps(event).encode())
+                payload = await backend(name, json.dumps(event).encode(), headers)
             try:
                 output = json.loads(payload)
             except ValueError:
@@ -403,7 +406,7 @@ class _Functions:
     def _function(self, name: str, backend: Backend) -> Callable[[Any], Awaitable[Any]]:
         async def call(payload: Any) -> Any:
             with self._hold():
-                result = await backend(name, json.dumps(payload).encode())
+                result = await backend(name, json.dumps(payload).encode(), {})
             return json.loads(result) if result.strip() else None
 
         return call

@@ -100,6 +100,13 @@ class _Host:
             tenant_id=request.headers.get("X-Amz-Tenant-Id"),
         )
         async with self.lock:
+            # As Lambda does: the invocation's trace header in the environment while it runs
+            # (one invocation at a time, so the process-wide variable is this invocation's).
+            trace = request.headers.get("X-Amzn-Trace-Id")
+            if trace:
+                os.environ["_X_AMZN_TRACE_ID"] = trace
+            else:
+                os.environ.pop("_X_AMZN_TRACE_ID", None)
             try:
                 # A thread of its own: a durable handler's sync entry runs its own event loop.
                 result = await asyncio.to_thread(self._run, event, context)

@@ -56,7 +56,7 @@ from durable_async._testkit.results import (
 )
 from durable_async.service.local.clock import RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
-from durable_async.service.local.runner import LocalRunner, PlainFunction
+from durable_async.service.local.runner import LocalRunner, PlainFunction, trace_header
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
 __all__ = [
@@ -128,10 +128,15 @@ class DurableTestRunner:
             # Set here, in the task that runs the invocation, so every task it starts sees it.
             token = step_override.set(self._mocks.override)
             try:
+                chosen = traced if self._mocks.needs_lineage else handler
                 if self._mocks.needs_lineage:
                     self._mocks.lineage()
-                    return await traced.invoke(event, service=self.service, clock=self._clock)
-                return await handler.invoke(event, service=self.service, clock=self._clock)
+                header = trace_header.get()
+                if header is None:  # a handler class may override invoke without trace_header
+                    return await chosen.invoke(event, service=self.service, clock=self._clock)
+                return await chosen.invoke(
+                    event, service=self.service, clock=self._clock, trace_header=header
+                )
             finally:
                 step_override.reset(token)
 

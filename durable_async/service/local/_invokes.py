@@ -99,6 +99,7 @@ def start(batch: Batch, update: Json, current: OperationRow | None) -> None:
     child_arn = execution_arn(name, child_name, child_id)
     row.meta.update({"FunctionName": name, "Kind": kind, "Input": payload, "ChildArn": child_arn})
     set_field(row.meta, "TenantId", options.get("TenantId"))
+    set_field(row.meta, "XAmznTraceId", options.get("XAmznTraceId"))
     set_field(details, "TenantId", options.get("TenantId"))
     if payload is not None:
         details["Input"] = {"Payload": payload, "Truncated": False}
@@ -122,6 +123,7 @@ def pending(row: OperationRow) -> Json:
         "Claimed": "ClaimedAt" in meta,
     }
     set_field(invoke, "TenantId", meta.get("TenantId"))
+    set_field(invoke, "XAmznTraceId", meta.get("XAmznTraceId"))
     return invoke
 
 

@@ -33,6 +33,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self
 
@@ -43,9 +44,13 @@ from durable_async.service.local._lease import ExecutionLeasedError, Lease, Leas
 from durable_async.service.local.clock import Clock, SkipClock, wait_event_or_time
 from durable_async.service.local.engine import LocalDurableService
 
-__all__ = ["ExecutionLeasedError", "Invoker", "LocalRunner", "PlainFunction"]
+__all__ = ["ExecutionLeasedError", "Invoker", "LocalRunner", "PlainFunction", "trace_header"]
 
 Invoker = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+#: While an invoker runs: the ``X-Amzn-Trace-Id`` its invocation carries, as Lambda hands it to
+#: the function (``_X_AMZN_TRACE_ID``); for the target of a chained invoke, the header the
+#: caller's START carried (``ChainedInvokeOptions.XAmznTraceId``), else None.
+trace_header: ContextVar[str | None] = ContextVar("trace_header", default=None)
 # A chained-invoke target that is not durable: called once with the decoded payload.
 PlainFunction = Callable[[Any], Any]
 
@@ -82,6 +87,8 @@ class LocalRunner:
         self.max_invocation_attempts = max_invocation_attempts
         self.invocation_retry_delay = invocation_retry_delay
         self._invokers: dict[str, Invoker] = {}
+        # The trace header of each chained invoke's durable target (for this process's drives).
+        self._trace_headers: dict[str, str] = {}
         self._functions: dict[str, PlainFunction] = {}
         self._fallback: Callable[[str], Invoker | None] | None = None
         self._group: asyncio.TaskGroup | None = None
@@ -302,9 +309,13 @@ class LocalRunner:
         its end is recorded as usual.
         """
         deadline = await self.service.execution_deadline(arn)
-        if deadline is None:
-            return await invoker(event)
-        call = asyncio.ensure_future(invoker(event))
+        header = trace_header.set(self._trace_headers.get(arn))
+        try:
+            if deadline is None:
+                return await invoker(event)
+            call = asyncio.ensure_future(invoker(event))
+        finally:
+            trace_header.reset(header)
         timer = asyncio.ensure_future(self.clock.sleep_until(deadline))
         try:
             await asyncio.wait({call, timer}, return_when=asyncio.FIRST_COMPLETED)
@@ -381,6 +392,8 @@ class LocalRunner:
         try:
             if name in self._invokers:
                 target = await self.service.start_chained_execution(arn, operation_id)
+                if invoke.get("XAmznTraceId"):
+                    self._trace_headers[target] = invoke["XAmznTraceId"]
                 await self._drive_target(target)
                 await self.service.settle_chained_invoke(arn, operation_id, target)
             elif name in self._functions:
