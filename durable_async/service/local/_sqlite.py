@@ -4,6 +4,13 @@ Each store method is one function executed on the store's thread, so a checkpoin
 one thread hop and its writes are one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction: a
 process killed at any moment leaves either all or none of the call.
 
+Durability is a setting. ``"full"`` (the default) is ``PRAGMA synchronous=FULL``: SQLite
+fsyncs the write-ahead log at every commit, so a commit that returned survives a power cut
+or an OS crash, as DBOS and Temporal promise. ``"normal"`` (``synchronous=NORMAL``) fsyncs
+only when the log is checkpointed into the database: nothing is lost when the process dies,
+but an OS crash or a power cut can roll back the last commits. The environment variable
+``DURABLE_ASYNC_DURABILITY`` sets the default for every store that is not given one.
+
 The file, its ``-wal`` and ``-shm`` companions and any folder the store creates for them are
 readable by their owner only. A file that is not a usable SQLite database, or a store that
 stays locked, raises :class:`ServiceError` with one sentence naming the file.
@@ -22,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from durable_async.service import ServiceError
 from durable_async.service.local._lease import Lease, holder_after
@@ -36,9 +43,15 @@ from durable_async.service.local._model import (
     dumps,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["DURABILITY_ENV", "Durability", "SqliteStore", "resolve_durability"]
 
 T = TypeVar("T")
+
+Durability = Literal["full", "normal"]
+#: The environment variable that gives the durability of a store opened without one.
+DURABILITY_ENV = "DURABLE_ASYNC_DURABILITY"
+_DURABILITIES: dict[str, Durability] = {"full": "full", "normal": "normal"}
+_SYNCHRONOUS: dict[Durability, str] = {"full": "FULL", "normal": "NORMAL"}
 
 _COLUMNS = [f.name for f in fields(ExecutionRecord)]
 _JSON_COLUMNS = frozenset({"error", "last_call"})
@@ -97,8 +110,19 @@ _VERSION_MAX_AGE = 0.2
 class SqliteStore:
     """A store in one SQLite file that every later process opening the same path sees."""
 
-    def __init__(self, path: str | os.PathLike[str] = ".durable/durable.sqlite3") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ".durable/durable.sqlite3",
+        *,
+        durability: Durability | None = None,
+    ) -> None:
+        """Keep executions in the SQLite file ``path``, created with its folders when missing.
+
+        ``durability`` is ``"full"`` (fsync at every commit) or ``"normal"`` (fsync at WAL
+        checkpoints); None takes ``$DURABLE_ASYNC_DURABILITY``, else ``"full"``.
+        """
         self.path = Path(path)
+        self.durability: Durability = resolve_durability(durability)
         self._thread: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._version = 0
@@ -271,7 +295,7 @@ class SqliteStore:
         _create_private_file(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            _prepare(db)
+            _prepare(db, self.durability)
         except BaseException:
             db.close()
             raise
@@ -401,12 +425,26 @@ class SqliteStore:
         return [_operation(row) for row in self._conn.execute(sql, (arn, *args))]
 
 
-def _prepare(db: sqlite3.Connection) -> None:
+def resolve_durability(durability: str | None) -> Durability:
+    """Return ``durability``, or the environment's default, checked; ValueError if unknown."""
+    source = "durability"
+    if durability is None:
+        durability = os.environ.get(DURABILITY_ENV) or "full"
+        source = f"${DURABILITY_ENV}"
+    found = _DURABILITIES.get(durability.strip().lower()) if isinstance(durability, str) else None
+    if found is not None:
+        return found
+    raise ValueError(
+        f"The SQLite store's {source} must be 'full' (fsync at every commit) or 'normal' "
+        f"(fsync at WAL checkpoints), not {durability!r}."
+    )
+
+
+def _prepare(db: sqlite3.Connection, durability: Durability) -> None:
     db.row_factory = sqlite3.Row
     db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL loses nothing when the process dies; only an OS crash can drop the last commits.
-    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
     db.executescript(_SCHEMA)
     # Files written before operations kept service bookkeeping lack the column.
     columns = {row["name"] for row in db.execute("PRAGMA table_info(operations)")}
