@@ -1,8 +1,11 @@
-"""The SQLite store: one file in WAL mode, every call run on one dedicated thread.
+"""The SQLite store: one file in WAL mode, written on one dedicated thread, read on another.
 
-Each store method is one function executed on the store's thread, so a checkpoint call costs
-one thread hop and its writes are one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction: a
-process killed at any moment leaves either all or none of the call.
+Each write (a checkpoint call's apply, a start, a lease) is one function run on the store's
+writing thread inside a ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction, in a savepoint of its
+own: a process killed at any moment leaves either all or none of the call. Writes that
+arrive while a transaction commits share the next one (group commit, :mod:`._commit`), so
+executions checkpointing at once share fsyncs. Reads run on a second connection and thread:
+WAL lets them see the last commit without waiting behind the fsync of the next.
 
 Durability is a setting. ``"full"`` (the default) is ``PRAGMA synchronous=FULL``: SQLite
 fsyncs the write-ahead log at every commit, so a commit that returned survives a power cut
@@ -19,19 +22,21 @@ stays locked, raises :class:`ServiceError` with one sentence naming the file.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import socket
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from durable_async.service import ServiceError
+from durable_async.service.local._commit import GroupCommit
 from durable_async.service.local._lease import Lease, holder_after
 from durable_async.service.local._model import (
     Changes,
@@ -81,6 +86,15 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (arn, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS openers (
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    durability TEXT NOT NULL,
+    journal_mode TEXT NOT NULL,
+    synchronous TEXT NOT NULL,
+    opened REAL NOT NULL,
+    PRIMARY KEY (host, pid)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     arn TEXT NOT NULL PRIMARY KEY,
     token TEXT NOT NULL,
@@ -103,8 +117,12 @@ _UPSERT_OPERATION = (
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
 _OPERATION_COLUMNS = "id, position, seq, data, meta"
 _BUSY_TIMEOUT_MS = 5000
+# Processes that opened the file, and the durability each got, kept for this many.
+_OPENERS_KEPT = 100
+_SYNCHRONOUS_NAMES = {0: "off", 1: "normal", 2: "full", 3: "extra"}
 # data_version is read at most this often (seconds), however many drives wait on it.
 _VERSION_MAX_AGE = 0.2
+_HOST = socket.gethostname()
 
 
 class SqliteStore:
@@ -124,31 +142,54 @@ class SqliteStore:
         self.path = Path(path)
         self.durability: Durability = resolve_durability(durability)
         self._thread: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
+        self._rdb: sqlite3.Connection | None = None
+        self._writes: GroupCommit | None = None
         self._version = 0
         self._version_read_at = -_VERSION_MAX_AGE
+
+    @property
+    def commits(self) -> int:
+        """Return how many write transactions this store object has committed."""
+        return 0 if self._writes is None else self._writes.commits
 
     async def open(self) -> None:
         """Create the file and its parent folders if needed and prepare the schema."""
         if self._thread is not None:
             return
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="durable-sqlite")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="durable-sqlite-read")
         try:
             await self._run(self._connect)
         except BaseException:
-            self._thread.shutdown(wait=False)
-            self._thread = None
+            self._shutdown()
             raise
+        self._writes = GroupCommit(self._thread, lambda: self._conn, self._mapped)
 
     async def close(self) -> None:
-        """Close the database and let the store's thread end."""
+        """Let queued writes commit, close the database and let the store's threads end."""
         if self._thread is None:
             return
         try:
+            if self._writes is not None:
+                await self._writes.drain()
             await self._run(self._disconnect)
         finally:
-            self._thread.shutdown(wait=False)
-            self._thread = None
+            self._shutdown()
+
+    async def pragmas(self) -> dict[str, str]:
+        """Return the writing connection's ``journal_mode`` and ``synchronous``, read back."""
+        return await self._run(self._read_pragmas)
+
+    async def openers(self) -> list[dict[str, Any]]:
+        """Return the latest processes that opened this file and the settings each got.
+
+        Each is ``{"host", "pid", "durability", "journal_mode", "synchronous", "opened"}``
+        (epoch seconds), newest first; the values were read back from the opener's connection.
+        """
+        rows = await self._query("SELECT * FROM openers ORDER BY opened DESC")
+        return [dict(row) for row in rows]
 
     async def __aenter__(self) -> Self:
         """Open the store."""
@@ -168,7 +209,7 @@ class SqliteStore:
 
         Raises ResourceConflictException when another process took the execution's name first.
         """
-        await self._run(self._insert, execution, operation, events)
+        await self._write(self._insert, execution, operation, events)
 
     async def load(self, arn: str, ids: Collection[str], now_ms: int) -> Snapshot | None:
         """Read an execution with the operations ``ids`` and its due and unseen operations."""
@@ -178,7 +219,7 @@ class SqliteStore:
         self, execution: ExecutionRecord, operations: Sequence[OperationRow], events: Sequence[Json]
     ) -> None:
         """Write the execution row, upsert ``operations`` and append ``events``, atomically."""
-        await self._run(self._write, execution, operations, events, False)
+        await self._write(self._write_rows, execution, operations, events, False)
 
     async def transact(
         self,
@@ -187,8 +228,12 @@ class SqliteStore:
         now_ms: int,
         work: Callable[[Snapshot | None], tuple[T, Changes | None]],
     ) -> T:
-        """Load, run ``work`` and commit its changes in one transaction on the store's thread."""
-        return await self._run(self._transact, arn, list(ids), now_ms, work)
+        """Load, run ``work`` and commit its changes on the store's thread, atomically.
+
+        Several calls at once share one transaction; each one's work sees the writes of those
+        before it, and one that raises leaves no trace.
+        """
+        return await self._write(self._transact, arn, list(ids), now_ms, work)
 
     async def get_execution(self, arn: str) -> ExecutionRecord | None:
         """Return the execution with this ARN, if any."""
@@ -240,16 +285,16 @@ class SqliteStore:
         Taking a lease again under its own token renews it. One ``BEGIN IMMEDIATE``
         transaction, so two processes asking at once never both get it.
         """
-        return await self._run(self._take_lease, lease)
+        return await self._write(self._take_lease, lease)
 
     async def renew_leases(self, leases: Sequence[Lease]) -> None:
         """Extend each of ``leases`` that is still held under its token to its ``expires``."""
         if leases:
-            await self._run(self._renew_leases, leases)
+            await self._write(self._renew_leases, leases)
 
     async def release_lease(self, lease: Lease) -> None:
         """Free the execution's lease if ``lease`` still holds it."""
-        await self._run(self._release_lease, lease)
+        await self._write(self._release_lease, lease)
 
     async def data_version(self) -> int:
         """Return SQLite's ``data_version``: it changes when another connection commits.
@@ -263,16 +308,31 @@ class SqliteStore:
         return self._version
 
     async def _query(self, sql: str, *args: object) -> list[sqlite3.Row]:
-        return await self._run(lambda: self._conn.execute(sql, args).fetchall())
+        def read() -> list[sqlite3.Row]:
+            assert self._rdb is not None
+            return self._rdb.execute(sql, args).fetchall()
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._thread is None:
-            raise RuntimeError(
-                "The SqliteStore is not open; use `async with store:` or `await store.open()`."
-            )
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._mapped, fn, *args
-        )
+        return await self._run(read, executor=self._reader)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._writes is None:
+            raise _not_open()
+        return await self._writes.write(functools.partial(fn, *args))
+
+    async def _run(
+        self, fn: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None
+    ) -> T:
+        executor = executor or self._thread
+        if executor is None:
+            raise _not_open()
+        return await asyncio.get_running_loop().run_in_executor(executor, self._mapped, fn, *args)
+
+    def _shutdown(self) -> None:
+        for executor in (self._thread, self._reader):
+            if executor is not None:
+                executor.shutdown(wait=False)
+        self._thread = self._reader = None
+        self._writes = None
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -294,34 +354,64 @@ class SqliteStore:
         _make_private_folders(self.path.parent)
         _create_private_file(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        reader: sqlite3.Connection | None = None
         try:
             _prepare(db, self.durability)
+            self._record_opener(db)
+            # The reader runs on its own thread only; it never writes.
+            reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            reader.row_factory = sqlite3.Row
+            reader.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            reader.execute("PRAGMA query_only=1")
         except BaseException:
             db.close()
+            if reader is not None:
+                reader.close()
             raise
-        self._db = db
+        self._db, self._rdb = db, reader
 
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._conn
+    def _record_opener(self, db: sqlite3.Connection) -> None:
+        """Note this process and the settings its connection reports, for anyone to read back."""
+        found = self._read_pragmas(db)
         db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
+            db.execute(
+                "INSERT OR REPLACE INTO openers VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    _HOST,
+                    os.getpid(),
+                    self.durability,
+                    found["journal_mode"],
+                    found["synchronous"],
+                    time.time(),
+                ),
+            )
+            keep = f"SELECT opened FROM openers ORDER BY opened DESC LIMIT 1 OFFSET {_OPENERS_KEPT}"
+            db.execute(f"DELETE FROM openers WHERE opened <= ({keep})")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
+    def _read_pragmas(self, db: sqlite3.Connection | None = None) -> dict[str, str]:
+        db = db or self._conn
+        journal = str(db.execute("PRAGMA journal_mode").fetchone()[0])
+        synchronous = int(db.execute("PRAGMA synchronous").fetchone()[0])
+        return {"journal_mode": journal, "synchronous": _SYNCHRONOUS_NAMES[synchronous]}
+
+    def _disconnect(self) -> None:
+        for db in (self._db, self._rdb):
+            if db is not None:
+                db.close()
+        self._db = self._rdb = None
+
+    # The writes: each runs inside the group's transaction (see _commit.GroupCommit).
+
     def _insert(
         self, execution: ExecutionRecord, operation: OperationRow, events: Sequence[Json]
     ) -> None:
         try:
-            self._write(execution, [operation], events, True)
+            self._write_rows(execution, [operation], events, True)
         except sqlite3.IntegrityError as exc:
             sql = "SELECT 1 FROM executions WHERE function_name = ? AND name = ?"
             if not self._conn.execute(sql, (execution.function_name, execution.name)).fetchall():
@@ -333,35 +423,24 @@ class SqliteStore:
             ) from exc
 
     def _take_lease(self, lease: Lease) -> Lease:
-        with self._transaction() as db:
-            row = db.execute("SELECT * FROM leases WHERE arn = ?", (lease.arn,)).fetchone()
-            holder = holder_after(_lease(row) if row else None, lease, time.time())
-            if holder is lease:
-                db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)", _values(lease))
+        db = self._conn
+        row = db.execute("SELECT * FROM leases WHERE arn = ?", (lease.arn,)).fetchone()
+        holder = holder_after(_lease(row) if row else None, lease, time.time())
+        if holder is lease:
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)", _values(lease))
         return holder
 
     def _renew_leases(self, leases: Sequence[Lease]) -> None:
-        with self._transaction() as db:
-            sql = "UPDATE leases SET expires = ? WHERE arn = ? AND token = ?"
-            db.executemany(sql, [(lease.expires, lease.arn, lease.token) for lease in leases])
+        sql = "UPDATE leases SET expires = ? WHERE arn = ? AND token = ?"
+        self._conn.executemany(sql, [(lease.expires, lease.arn, lease.token) for lease in leases])
 
     def _release_lease(self, lease: Lease) -> None:
-        with self._transaction() as db:
-            sql = "DELETE FROM leases WHERE arn = ? AND token = ?"
-            db.execute(sql, (lease.arn, lease.token))
+        sql = "DELETE FROM leases WHERE arn = ? AND token = ?"
+        self._conn.execute(sql, (lease.arn, lease.token))
 
     def _read_version(self) -> int:
+        # The writing connection: its data_version moves only for other connections' commits.
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def _write(
-        self,
-        execution: ExecutionRecord,
-        operations: Sequence[OperationRow],
-        events: Sequence[Json],
-        new: bool,
-    ) -> None:
-        with self._transaction():
-            self._write_rows(execution, operations, events, new)
 
     def _transact(
         self,
@@ -370,10 +449,9 @@ class SqliteStore:
         now_ms: int,
         work: Callable[[Snapshot | None], tuple[T, Changes | None]],
     ) -> T:
-        with self._transaction():
-            result, changes = work(self._load(arn, ids, now_ms))
-            if changes is not None:
-                self._write_rows(changes.execution, changes.operations, changes.events, False)
+        result, changes = work(self._load(arn, ids, now_ms))
+        if changes is not None:
+            self._write_rows(changes.execution, changes.operations, changes.events, False)
         return result
 
     def _write_rows(
@@ -423,6 +501,12 @@ class SqliteStore:
             "ORDER BY position"
         )
         return [_operation(row) for row in self._conn.execute(sql, (arn, *args))]
+
+
+def _not_open() -> RuntimeError:
+    return RuntimeError(
+        "The SqliteStore is not open; use `async with store:` or `await store.open()`."
+    )
 
 
 def resolve_durability(durability: str | None) -> Durability:
