@@ -25,7 +25,6 @@ included. SIGINT or SIGTERM stops the service and its workers.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -49,7 +48,7 @@ from durable_async.service.local.http import LocalHttpServer
 from durable_async.service.local.runner import Invoker, LocalRunner, trace_header
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
-__all__ = ["FunctionConfig", "ServeConfig", "main", "parse_function_configs", "serve"]
+__all__ = ["FunctionConfig", "ServeConfig", "config_from", "parse_function_configs", "serve"]
 
 DEFAULT_STORE = ".durable/durable.sqlite3"
 EXIT_USAGE = 2
@@ -496,70 +495,41 @@ def _function_of(arn: str) -> str:
     return arn.split(":function:", 1)[-1].split(":", 1)[0]
 
 
-# Command line.
+# Configuration from the command line (``durable-async serve``, in durable_async._cli.app).
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, default_store: str = DEFAULT_STORE) -> None:
-    """Add serve's flags to ``parser``."""
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1); the API has no authentication",
-    )
-    parser.add_argument("--port", type=int, default=0, help="port; 0 (default) picks a free one")
-    parser.add_argument(
-        "--store",
-        default=default_store,
-        help=f"SQLite file (default {default_store}), or :memory:",
-    )
-    parser.add_argument(
-        "--skip-time",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="complete waits, retries and timeouts without sleeping (default: real time)",
-    )
-    parser.add_argument(
-        "--function",
-        action="append",
-        default=[],
-        metavar="NAME=FILE.py:ATTR",
-        help="run FILE.py:ATTR (or pkg.module:ATTR) as function NAME in worker processes",
-    )
-    parser.add_argument(
-        "--lambda-endpoint",
-        metavar="URL",
-        help="invoke functions at this Lambda Invoke endpoint (sam local start-lambda)",
-    )
-    parser.add_argument(
-        "--function-configs",
-        metavar="JSON|@FILE",
-        help='which functions are durable: {"Name": {"DurableConfig": {"ExecutionTimeout": 60}}}',
-    )
-
-
-def config_from(args: argparse.Namespace) -> ServeConfig:
-    """Return the ServeConfig of parsed flags; raise UsageError for a bad one."""
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port must be from 0 to 65535, got {args.port}.")
-    functions = [parse_named_target(spec) for spec in args.function]
-    names = [name for name, _ in functions]
+def config_from(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    store: str = DEFAULT_STORE,
+    skip_time: bool = False,
+    functions: Sequence[str] = (),
+    lambda_endpoint: str | None = None,
+    function_configs: str | None = None,
+) -> ServeConfig:
+    """Return the ServeConfig of serve's flags; raise UsageError for a bad one."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, got {port}.")
+    named = [parse_named_target(spec) for spec in functions]
+    names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise UsageError(f"--function names each function once; got {', '.join(names)}.")
-    if args.lambda_endpoint and functions:
+    if lambda_endpoint and named:
         raise UsageError(
             "--function and --lambda-endpoint exclude each other: run functions in workers, "
             "or invoke them at an endpoint."
         )
-    if args.lambda_endpoint and not args.lambda_endpoint.startswith(("http://", "https://")):
-        raise UsageError(f"--lambda-endpoint {args.lambda_endpoint!r} is not an http:// URL.")
-    configs = parse_function_configs(args.function_configs) if args.function_configs else {}
+    if lambda_endpoint and not lambda_endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--lambda-endpoint {lambda_endpoint!r} is not an http:// URL.")
+    configs = parse_function_configs(function_configs) if function_configs else {}
     return ServeConfig(
-        host=args.host,
-        port=args.port,
-        store=args.store,
-        skip_time=args.skip_time,
-        functions=functions,
-        lambda_endpoint=args.lambda_endpoint,
+        host=host,
+        port=port,
+        store=store,
+        skip_time=skip_time,
+        functions=named,
+        lambda_endpoint=lambda_endpoint,
         function_configs=configs,
     )
 
@@ -588,15 +558,3 @@ def run(config: ServeConfig) -> int:
         print(f"durable-async: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
-
-
-def main(argv: Sequence[str] | None = None, *, prog: str = "durable-async serve") -> int:
-    """Parse serve's flags and serve; for ``python -m durable_async.service.local.http``."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    add_arguments(parser, default_store=":memory:")
-    args = parser.parse_args(argv)
-    try:
-        config = config_from(args)
-    except ValueError as exc:
-        parser.exit(EXIT_USAGE, f"{prog}: error: {exc}\n")
-    return run(config)

@@ -187,9 +187,17 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
     async with view(db, ORDERS_FUNCTION, "order-o-1") as store:
         arn = await store.arn()
         assert arn is not None
-        url_line, status_line = cli.stderr.read_text().splitlines()
+        url_line, *progress, status_line = cli.stderr.read_text().splitlines()
         assert url_line.startswith("durable-async: local service at http://127.0.0.1:")
         assert status_line == f"{arn}: SUCCEEDED"
+        # Not a terminal: one progress line per history event, each step's in order.
+        steps: dict[str, list[str]] = {}
+        for line in progress:
+            if line.split()[1] == "step":
+                steps.setdefault(line.split()[3], []).append(line.split()[2])
+        assert steps == dict.fromkeys(
+            ["reserve", "print-label", "charge", "ship"], ["started", "succeeded"]
+        )
         execution = await store.service.describe_execution(arn)
         assert json.loads(execution["Result"]) == cli.output()
         assert await store.status("cool-off") == "SUCCEEDED"

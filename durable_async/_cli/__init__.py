@@ -1,0 +1,1 @@
+"""The ``durable-async`` command line, one module per command family; see durable_async.cli."""
