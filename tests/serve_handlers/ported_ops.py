@@ -1,0 +1,265 @@
+"""The handlers of ``reference_ops.py``, ported to durable_async.
+
+The port is what docs/migration.md asks of one: ``async`` on every function that runs a durable
+operation, ``await`` before each operation, and ``durable_async`` for the package name. Function
+names, operation names, configs and return values are the reference's, so both leave the same
+history on any service that speaks the protocol, and either SDK can resume an execution the
+other started (tests/interop/test_serve_parity.py, tests/interop/test_cross_resume.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from durable_async.config import (
+    CallbackConfig,
+    CompletionConfig,
+    Duration,
+    MapConfig,
+    ParallelConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+)
+from durable_async.context import (
+    DurableContext,
+    StepContext,
+    WaitForCallbackContext,
+    durable_step,
+)
+from durable_async.exceptions import CallbackError
+from durable_async.execution import durable_execution
+from durable_async.retries import (
+    JitterStrategy,
+    RetryPresets,
+    RetryStrategyConfig,
+    create_retry_strategy,
+)
+from durable_async.types import WaitForConditionCheckContext
+from durable_async.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+)
+
+ONE_SECOND = Duration.from_seconds(1)
+FAILED_ATTEMPTS = 2
+DECLINED = "card declined"
+REVIEW_REJECTED = "the reviewer said no"
+# Long enough that an answer sent by a test always comes first, also on a busy machine.
+CALLBACK_TIMEOUT = Duration.from_seconds(120)
+CALLBACK_HEARTBEAT = Duration.from_seconds(90)
+
+ONE_SECOND_RETRIES = StepConfig(
+    retry_strategy=create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=FAILED_ATTEMPTS + 1,
+            initial_delay=ONE_SECOND,
+            backoff_rate=1,
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
+)
+NO_RETRIES = StepConfig(retry_strategy=RetryPresets.none())
+
+
+@durable_step
+def flaky(step: StepContext, label: str) -> dict[str, Any]:
+    # The attempt number is durable, so every service fails the same attempts.
+    if step.attempt <= FAILED_ATTEMPTS:
+        raise RuntimeError(f"{label}: attempt {step.attempt} failed")
+    return {"label": label, "attempt": step.attempt}
+
+
+@durable_step
+def stamp(step: StepContext, label: str) -> str:
+    return label
+
+
+@durable_step
+def times_ten(step: StepContext, value: int) -> int:
+    return value * 10
+
+
+@durable_step
+def decline(step: StepContext, order: str) -> None:
+    raise ValueError(f"{DECLINED}: {order}")
+
+
+@durable_execution
+async def step_retry(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """A step that fails twice and succeeds on its third attempt, one second apart."""
+    first = await ctx.step(flaky("flaky"), config=ONE_SECOND_RETRIES)
+    second = await ctx.step(stamp("done"))  # unnamed: the service records the function's name
+    return {"first": first, "second": second}
+
+
+@durable_execution
+async def wait(event: dict[str, Any], ctx: DurableContext) -> list[str]:
+    """A step, a one-second wait, and a step."""
+    before = await ctx.step(stamp("before"), name="before")
+    await ctx.wait(ONE_SECOND, name="pause")
+    after = await ctx.step(stamp("after"), name="after")
+    return [before, after]
+
+
+def submit_review(callback_id: str, wctx: WaitForCallbackContext) -> None:
+    """The test reads the callback id from the history and answers it."""
+
+
+@durable_execution
+async def callback(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """A callback answered with success, then a wait_for_callback answered with a failure."""
+    config = CallbackConfig(timeout=CALLBACK_TIMEOUT, heartbeat_timeout=CALLBACK_HEARTBEAT)
+    approval = await ctx.create_callback(name="approval", config=config)
+    approved = await approval.result()
+    try:
+        review = await ctx.wait_for_callback(
+            submit_review, name="review", config=WaitForCallbackConfig(timeout=CALLBACK_TIMEOUT)
+        )
+    except CallbackError as error:
+        review = {"rejected": str(error)}
+    return {"approved": approved, "review": review}
+
+
+async def pair(child: DurableContext) -> int:
+    one = await child.step(times_ten(1), name="one")
+    await child.wait(ONE_SECOND, name="inner-pause")
+    two = await child.step(times_ten(2), name="two")
+    return one + two
+
+
+@durable_execution
+async def child_context(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """A child context holding two steps and a wait, then a step at the root."""
+    total = await ctx.run_in_child_context(pair, name="pair")
+    after = await ctx.step(stamp("after-child"), name="after-child")
+    return {"total": total, "after": after}
+
+
+async def price_line(child: DurableContext, quantity: int, index: int, lines: list[int]) -> int:
+    if quantity < 0:
+        await child.step(decline(f"line {index}"), name=f"refuse-{index}", config=NO_RETRIES)
+    return await child.step(times_ten(quantity), name=f"price-{index}")
+
+
+@durable_execution
+async def map_items(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """Map over four lines two at a time; one line fails and the batch tolerates it."""
+    config = MapConfig(
+        max_concurrency=2, completion_config=CompletionConfig(tolerated_failure_count=1)
+    )
+    batch = await ctx.map([1, 2, -1, 3], price_line, name="price-lines", config=config)
+    return {
+        "results": batch.get_results(),
+        "failed": batch.failure_count,
+        "reason": batch.completion_reason.value,
+    }
+
+
+async def quick(child: DurableContext) -> str:
+    return await child.step(stamp("quick"), name="quick-step")
+
+
+async def slow(child: DurableContext) -> str:
+    await child.wait(ONE_SECOND, name="slow-pause")
+    return await child.step(stamp("slow"), name="slow-step")
+
+
+async def nested(child: DurableContext) -> int:
+    return await child.run_in_child_context(pair, name="nested-pair")
+
+
+@durable_execution
+async def parallel(event: dict[str, Any], ctx: DurableContext) -> list[Any]:
+    """Three branches at once: a step, a wait then a step, and a nested child context."""
+    batch = await ctx.parallel([quick, slow, nested], name="branches", config=ParallelConfig())
+    return batch.get_results()
+
+
+def count_up(state: int, check: WaitForConditionCheckContext) -> int:
+    return state + 1
+
+
+def until_three(state: int, attempts_made: int) -> WaitForConditionDecision:
+    if state >= 3:
+        return WaitForConditionDecision.stop_polling()
+    return WaitForConditionDecision.continue_waiting(ONE_SECOND)
+
+
+@durable_execution
+async def wait_for_condition(event: dict[str, Any], ctx: DurableContext) -> int:
+    """Count from 0 to 3, one check a second."""
+    config = WaitForConditionConfig(wait_strategy=until_three, initial_state=0)
+    return await ctx.wait_for_condition(count_up, config=config, name="count")
+
+
+@durable_execution
+async def invoke(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """Chained invokes of a durable function and of a plain function."""
+    doubled = await ctx.invoke("durable-target", {"n": 21}, name="durable-call")
+    priced = await ctx.invoke("plain-target", {"items": [2, 3]}, name="plain-call")
+    return {"doubled": doubled, "priced": priced}
+
+
+@durable_execution
+async def failure(event: dict[str, Any], ctx: DurableContext) -> None:
+    """A step fails without retries and the execution fails with its error."""
+    await ctx.step(stamp("reserved"), name="reserve")
+    await ctx.step(decline(event.get("order", "o-1")), name="charge", config=NO_RETRIES)
+
+
+@durable_execution
+async def durable_target(event: dict[str, Any], ctx: DurableContext) -> dict[str, int]:
+    """The durable function ``invoke`` calls."""
+    return {"doubled": await ctx.step(times_ten(event["n"]), name="multiply") // 5}
+
+
+def plain_target(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """A plain function ``invoke`` calls."""
+    return {"cents": sum(event["items"]) * 100}
+
+
+@durable_execution
+async def resumable(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """Every kind of operation, then a callback to suspend on, then more work after its answer.
+
+    One SDK runs it up to the callback; the other replays that history and finishes it.
+    """
+    first = await ctx.step(stamp("first"), name="first")
+    total = await ctx.run_in_child_context(pair, name="pair")
+    lines = await ctx.map([1, 2, 3], price_line, name="lines")
+    branches = await ctx.parallel([quick, slow], name="branches")
+    counted = await ctx.wait_for_condition(
+        count_up, config=WaitForConditionConfig(wait_strategy=until_three, initial_state=0)
+    )
+    await ctx.wait(ONE_SECOND, name="breather")
+    approval = await ctx.create_callback(
+        name="approval", config=CallbackConfig(timeout=CALLBACK_TIMEOUT)
+    )
+    answer = await approval.result()
+    last = await ctx.step(stamp(f"approved {answer}"), name="last")
+    return {
+        "first": first,
+        "total": total,
+        "lines": lines.get_results(),
+        "branches": branches.get_results(),
+        "counted": counted,
+        "last": last,
+    }
+
+
+# The functions the interop tests serve, by function name (dex-local-runner's Lambda endpoint
+# and ``durable-async serve --function`` use the same names).
+FUNCTIONS: dict[str, Any] = {
+    "step-retry": step_retry,
+    "wait": wait,
+    "callback": callback,
+    "child-context": child_context,
+    "map": map_items,
+    "parallel": parallel,
+    "wait-for-condition": wait_for_condition,
+    "invoke": invoke,
+    "failure": failure,
+    "durable-target": durable_target,
+    "plain-target": plain_target,
+    "resumable": resumable,
+}
