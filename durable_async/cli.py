@@ -38,10 +38,9 @@ Exit status:
 from __future__ import annotations
 
 from durable_async._cli.app import main
-from durable_async._cli.run import load_functions, load_handler
 from durable_async._loader import function_name
 
-__all__ = ["function_name", "load_functions", "load_handler", "main"]
+__all__ = ["function_name", "main"]
 
 
 if __name__ == "__main__":

@@ -73,8 +73,6 @@ def _check_address(options: CallbackOptions) -> None:
         raise CliError(
             "name the callback: its CALLBACK_ID, or --execution NAME|ARN and --name CALLBACK_NAME."
         )
-    if options.action == "heartbeat" and options.payload is not None:
-        raise CliError("a heartbeat carries no --payload.")
     if options.action != "fail" and (options.error_type or options.error_message):
         raise CliError("--error-type and --error-message go with `callback fail`.")
 

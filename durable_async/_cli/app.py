@@ -120,6 +120,7 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @cli.command(
     epilog=EXIT_STATUS,
+    short_help="Run a durable function to its end; the same --name resumes it.",
     help="""Run a durable function to completion; the same --name resumes it.
 
     TARGET is path/to/file.py:handler or package.module:handler. The file's folder (or the
@@ -143,7 +144,18 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option(
     "--latency-ms", type=float, default=0.0, metavar="MS", help="latency added to each checkpoint"
 )
-@click.option("--timeout", type=float, metavar="SECONDS", help="give up after this much real time")
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="SECONDS",
+    help="stop waiting after this much real time (exit 3)",
+)
+@click.option(
+    "--execution-timeout",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="the execution's own ExecutionTimeout: past it, it ends TIMED_OUT (exit 5)",
+)
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="port of the Lambda API (0: any free)"
 )
@@ -170,6 +182,7 @@ def run(
     skip_time: bool,
     latency_ms: float,
     timeout: float | None,
+    execution_timeout: int | None,
     port: int,
     functions: tuple[str, ...],
     progress: str,
@@ -186,6 +199,7 @@ def run(
         skip_time=skip_time,
         latency_ms=latency_ms,
         timeout=timeout,
+        execution_timeout=execution_timeout,
         port=port,
         functions=list(functions),
         progress=progress,
@@ -201,6 +215,7 @@ _STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 
 @cli.command(
     "list",
+    short_help="List executions: status, function, start, duration.",
     help="""List executions, newest first: name, status, function, start and duration.
 
     \b
@@ -251,6 +266,7 @@ def _function_filter(value: str) -> str:
 
 
 @cli.command(
+    short_help="Show an execution's operations as a tree, or its history.",
     help="""Show an execution: its operations as a tree, or --events for its raw history.
 
     EXECUTION is the execution's name (as given to run --name) or its ARN.
@@ -275,6 +291,7 @@ def show(execution: str, events: bool, store: str, as_json: bool) -> int:
 
 @cli.group(
     cls=_Group,
+    short_help="Answer a callback: succeed, fail or heartbeat.",
     help="""Answer a callback an execution waits for: succeed, fail or heartbeat.
 
     Name the callback by its id (printed by run, shown by show) or by --execution and --name:
@@ -336,6 +353,7 @@ def heartbeat(**values: Any) -> int:
 
 
 @cli.command(
+    short_help="Stop a running execution.",
     help="""Stop a running execution: it ends STOPPED and its run exits 6.
 
     EXECUTION is the execution's name or ARN.
@@ -357,6 +375,7 @@ def stop(execution: str, reason: str | None, store: str, as_json: bool) -> int:
 
 
 @cli.command(
+    short_help="Serve the local service over HTTP, running functions.",
     help="""Serve the local durable execution service over HTTP, running functions.
 
     The service answers the Lambda API (the durable execution routes and Invoke) and the
@@ -428,6 +447,7 @@ def serve(
 
 
 @cli.command(
+    short_help="Port reference-SDK handlers to durable_async.",
     help="""Port handlers written for aws-durable-execution-sdk-python to durable_async.
 
     Renames the package in imports, makes durable functions async def and awaits every durable

@@ -45,6 +45,7 @@ class RunOptions:
     skip_time: bool = False
     latency_ms: float = 0.0
     timeout: float | None = None
+    execution_timeout: int | None = None
     port: int = 0
     functions: list[str] = field(default_factory=list)
     progress: str = "auto"
@@ -137,7 +138,7 @@ async def _run(
                 _register(runner, name, function, service, clock)
             async with LocalHttpServer(service, runner=runner, port=options.port) as server:
                 _point_aws_clients_at(server.url)
-                arn = await _start(service, function_name, payload, options.name)
+                arn = await _start(service, function_name, payload, options)
                 execution_name = (await service.describe_execution(arn))["DurableExecutionName"]
                 hint = CallbackHint(execution_name, options.store)
                 progress = make_progress(options.progress, sys.stderr, hint)
@@ -146,11 +147,14 @@ async def _run(
 
 
 async def _start(
-    service: LocalDurableService, function_name: str, payload: str | None, name: str | None
+    service: LocalDurableService, function_name: str, payload: str | None, options: RunOptions
 ) -> str:
     """Start the execution, or find the one of that name (it resumes)."""
+    name = options.name
     try:
-        return await service.start_execution(function_name, payload, name=name)
+        return await service.start_execution(
+            function_name, payload, name=name, timeout_seconds=options.execution_timeout
+        )
     except ServiceError as exc:
         # Another process started the same name between the engine's look-up and insert.
         if name is None or exc.code != "ResourceConflictException":
