@@ -14,7 +14,9 @@ store calls in at once and queues the rest itself, in two lanes:
 
 When both lanes wait, they take turns, so a client call waits for at most ``limit`` store
 calls and its own lane, and driving is never starved. The store thread stays as busy as
-before: ``limit`` calls are enough to have the next one ready when one ends.
+before: ``limit`` calls are enough to have the next one ready when one ends, and for the
+SQLite store to commit the writes of many executions together (:mod:`._commit`), where a
+client's write goes to the head of the next transaction.
 
 :class:`AdmittedStore` wraps a :class:`Store` so every call the engine makes is admitted.
 Text that cannot be stored (a lone surrogate in an ARN or a name) cannot name anything
@@ -26,11 +28,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import TypeVar
 
+from durable_async.service.local._lanes import client_calls, in_client_lane
 from durable_async.service.local._model import (
     Changes,
     ExecutionRecord,
@@ -43,21 +45,6 @@ from durable_async.service.local.store import Store
 __all__ = ["AdmittedStore", "Gate", "client_calls"]
 
 T = TypeVar("T")
-
-_CLIENT: ContextVar[bool] = ContextVar("durable_async_client_call", default=False)
-
-
-@contextlib.contextmanager
-def client_calls() -> Iterator[None]:
-    """Admit the store calls made inside this block in the client lane.
-
-    Tasks created inside inherit the lane, so keep work that drives executions out of it.
-    """
-    token = _CLIENT.set(True)
-    try:
-        yield
-    finally:
-        _CLIENT.reset(token)
 
 
 class Gate:
@@ -87,7 +74,7 @@ class Gate:
         if self._inside < self.limit and not self._client and not self._drive:
             self._inside += 1
             return
-        lane = self._client if _CLIENT.get() else self._drive
+        lane = self._client if in_client_lane() else self._drive
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lane.append(waiter)
         try:

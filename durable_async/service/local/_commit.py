@@ -10,6 +10,8 @@ checkpointing at once pay a handful.
 
 A write that raises is rolled back to its savepoint and fails alone; the others commit. A
 COMMIT that fails fails every write of its group: nothing is reported written that was not.
+A client's write (a start, a callback answer: see :mod:`._lanes`) goes to the head of the
+queue, so it waits for the commit in progress at most, not for the checkpoints queued.
 No caller hears of its write before the COMMIT returned, so durability is that of a write
 committed on its own. A caller cancelled before its group starts is dropped from the queue,
 as a cancelled call to the store's thread never ran.
@@ -65,11 +67,17 @@ class GroupCommit:
         self.commits = 0
         self.writes = 0
 
-    async def write(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` inside a transaction shared with other writes; return once committed."""
+    async def write(self, fn: Callable[[], T], *, urgent: bool = False) -> T:
+        """Run ``fn`` inside a transaction shared with other writes; return once committed.
+
+        An ``urgent`` write goes into the next transaction ahead of the writes queued.
+        """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         job = _Write(fn, future)
-        self._queue.append(job)
+        if urgent:
+            self._queue.appendleft(job)
+        else:
+            self._queue.append(job)
         if self._group is None:
             self._start()
         try:

@@ -37,6 +37,7 @@ from typing import Any, Literal, Self, TypeVar
 
 from durable_async.service import ServiceError
 from durable_async.service.local._commit import GroupCommit
+from durable_async.service.local._lanes import in_client_lane
 from durable_async.service.local._lease import Lease, holder_after
 from durable_async.service.local._model import (
     Changes,
@@ -317,7 +318,7 @@ class SqliteStore:
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         if self._writes is None:
             raise _not_open()
-        return await self._writes.write(functools.partial(fn, *args))
+        return await self._writes.write(functools.partial(fn, *args), urgent=in_client_lane())
 
     async def _run(
         self, fn: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None

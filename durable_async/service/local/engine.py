@@ -78,9 +78,10 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _MAX_PAGE = 1000
-# Store calls the engine lets in at once: enough to keep the store's thread busy, few enough
-# that a client call admitted next waits for a handful of them, not for hundreds.
-_STORE_CALLS_AT_ONCE = 8
+# Store calls the engine lets in at once: enough for the SQLite store to commit the writes of
+# many executions in one transaction (group commit), few enough that a client call admitted
+# next waits for about one such transaction, not for hundreds of calls.
+_STORE_CALLS_AT_ONCE = 64
 
 
 def _held(
@@ -213,18 +214,24 @@ class LocalDurableService:
     @_held
     async def end_invocation(
         self, arn: str, output: dict[str, Any] | None, error: str | dict[str, Any] | None = None
-    ) -> None:
+    ) -> dict[str, Any]:
         """Record how an invocation ended: its wire ``output``, or the ``error`` it raised.
 
-        An invocation that raised leaves the execution RUNNING for the runner to retry. An
-        output of PENDING while nothing is pending is recorded as a failed invocation and
-        raised as a retryable :class:`ServiceError`.
+        Returns the execution as it stands once the end is recorded (GetDurableExecution
+        shape), so a runner knows without asking again whether it ended. An invocation that
+        raised leaves the execution RUNNING for the runner to retry. An output of PENDING
+        while nothing is pending is recorded as a failed invocation and raised as a retryable
+        :class:`ServiceError`.
         """
+        pending = error is None and isinstance(output, dict) and output.get("Status") == "PENDING"
         async with self._lock(arn):
-            waiting = bool(await self._store.waiting_operations(arn))
+            # Only a PENDING output needs to know whether anything waits (one read less else).
+            waiting = pending and bool(await self._store.waiting_operations(arn))
             now = self._now_ms()
             close = partial(close_invocation, now=now, output=output, error=error, waiting=waiting)
-            failure = await self._transact(arn, [_execution_id(arn)], now, close)
+            failure, execution = await self._transact(
+                arn, [_execution_id(arn)], now, _and_describe(close)
+            )
         if failure is not None and error is None:
             raise ServiceError(
                 str(failure["ErrorMessage"]),
@@ -232,6 +239,7 @@ class LocalDurableService:
                 retryable=True,
                 status_code=400,
             )
+        return execution
 
     @_held
     async def fire_due_timers(self, arn: str) -> bool:
@@ -655,6 +663,19 @@ def _check_timeout(seconds: int | None) -> None:
         raise invalid(
             f"ExecutionTimeout must be from 1 to {_MAX_TIMEOUT_SECONDS} seconds, got {seconds}."
         )
+
+
+def _and_describe(
+    work: Callable[[Snapshot], tuple[T, Batch | None]],
+) -> Callable[[Snapshot], tuple[tuple[T, dict[str, Any]], Batch | None]]:
+    """Make ``work`` also return the execution as its batch leaves it (GetDurableExecution)."""
+
+    def described(snapshot: Snapshot) -> tuple[tuple[T, dict[str, Any]], Batch | None]:
+        result, batch = work(snapshot)
+        execution = snapshot.execution if batch is None else batch.execution
+        return (result, describe(execution)), batch
+
+    return described
 
 
 def _execution_id(arn: str) -> str:

@@ -237,16 +237,18 @@ class LocalRunner:
     async def _drive(self, arn: str, *, wait_for_lease: bool) -> dict[str, Any]:
         invoker = self.invoker(_function_name(arn))
         lease = await self._take_lease(arn, wait_for_lease)
+        ended: dict[str, Any] | None = None
         if lease is not None:
             try:
                 async with _Tasks() as tasks:
                     tasks.spawn(self._dispatch_invokes(arn, tasks), f"dispatch {arn}")
-                    await self._invoke_until_ended(arn, invoker, lease)
+                    ended = await self._invoke_until_ended(arn, invoker, lease)
             finally:
                 async with asyncio.timeout(_CLEANUP_SECONDS):
                     with self._hold():
                         await self._leases.release(lease)
-        return await self.service.describe_execution(arn)
+        # An execution's end is final: what the last invocation's end reported stands.
+        return ended if ended is not None else await self.service.describe_execution(arn)
 
     async def _take_lease(self, arn: str, wait: bool) -> Lease | None:
         """Take the execution's lease, or return None once it has ended.
@@ -264,12 +266,27 @@ class LocalRunner:
             await asyncio.sleep(_LEASE_RETRY_SECONDS)
         return None
 
-    async def _invoke_until_ended(self, arn: str, invoker: Invoker, lease: Lease) -> None:
-        failures = 0
-        while await self._running(arn):
-            with self._hold():
-                await self._leases.confirm(lease)
-            error = await self._invoke(arn, invoker)
+    async def _invoke_until_ended(
+        self, arn: str, invoker: Invoker, lease: Lease
+    ) -> dict[str, Any] | None:
+        """Invoke until the execution ends; return it as its last invocation's end left it.
+
+        Returns None when it ended some other way (stopped, timed out, failed for good).
+        The lease was just taken from a running execution, so the first invocation needs no
+        look-up and no confirmation; the ExecutionTimeout is fixed at the start, so its
+        deadline is read once.
+        """
+        failures, first = 0, True
+        deadline = await self.service.execution_deadline(arn)
+        # The lease was taken from a running execution: the first round asks nothing again.
+        while first or await self._running(arn):
+            if not first:
+                with self._hold():
+                    await self._leases.confirm(lease)
+            first = False
+            error, execution = await self._invoke(arn, invoker, deadline)
+            if execution is not None and execution["Status"] != "RUNNING":
+                return execution  # ended by this invocation: nothing to look up or wait for
             failures = 0 if error is None else failures + 1
             if error is None:
                 await self._wait_for_work(arn)
@@ -278,37 +295,43 @@ class LocalRunner:
             else:
                 delay = self.invocation_retry_delay * failures
                 await self.clock.sleep_until(self.clock.now() + delay)
+        return None
 
-    async def _invoke(self, arn: str, invoker: Invoker) -> dict[str, Any] | None:
-        """Run one invocation; return the error that failed it, if any."""
+    async def _invoke(
+        self, arn: str, invoker: Invoker, deadline: float | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Run one invocation; return the error that failed it, and the execution after it.
+
+        Either may be None: no error, or an execution this call did not see the end of.
+        """
         try:
             event = await self.service.begin_invocation(arn)
         except ServiceError as exc:
             if exc.code == "ResourceConflictException":  # it ended meanwhile
-                return None
+                return None, None
             raise
         try:
-            output = await self._call(arn, invoker, event)
+            output = await self._call(arn, invoker, event, deadline)
         except (Exception, SystemExit) as exc:  # a failed invocation is retried, as Lambda does
             return await self._record_failure(arn, _error_of(exc))
         if not isinstance(output, dict):
             message = f"The invoker returned {type(output).__name__}, not the wire output dict."
             return await self._record_failure(arn, _error("InvalidInvocationOutput", message))
         try:
-            await self.service.end_invocation(arn, output)
+            return None, await self.service.end_invocation(arn, output)
         except ServiceError as exc:
             if not exc.retryable:
                 raise
-            return _error("InvalidInvocationOutput", exc.message)
-        return None
+            return _error("InvalidInvocationOutput", exc.message), None
 
-    async def _call(self, arn: str, invoker: Invoker, event: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self, arn: str, invoker: Invoker, event: dict[str, Any], deadline: float | None
+    ) -> dict[str, Any]:
         """Run the invocation; time the execution out if its ExecutionTimeout passes meanwhile.
 
         The invocation is not cut short: its next checkpoint finds the execution ended, and
         its end is recorded as usual.
         """
-        deadline = await self.service.execution_deadline(arn)
         header = trace_header.set(self._trace_headers.get(arn))
         try:
             if deadline is None:
@@ -327,9 +350,10 @@ class LocalRunner:
                 task.cancel()
             await asyncio.gather(call, timer, return_exceptions=True)
 
-    async def _record_failure(self, arn: str, error: dict[str, Any]) -> dict[str, Any]:
-        await self.service.end_invocation(arn, None, error=error)
-        return error
+    async def _record_failure(
+        self, arn: str, error: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        return error, await self.service.end_invocation(arn, None, error=error)
 
     async def _wait_for_work(self, arn: str) -> None:
         """Return once the execution is due for an invocation or has ended."""
