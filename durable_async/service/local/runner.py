@@ -16,8 +16,13 @@ One driver per execution: a drive holds the execution's lease in the store (:mod
 while it invokes it, so two runners, in one process or two, never invoke it at once.
 :meth:`LocalRunner.run` and :meth:`LocalRunner.drive` raise :class:`ExecutionLeasedError`
 naming the holder; a drive in the background (:meth:`LocalRunner.start`) waits for the holder
-to let go instead. A waiting drive also polls the store's data version, so a callback answered
-by another process on the same SQLite file wakes it within about half a second.
+to let go instead.
+
+A waiting drive wakes on events: the engine's change notification for what this process does
+(a callback answered, a chained invoke ended), and, for what other processes write to the
+same SQLite file, one watcher per runner that reads the store's data version every quarter
+second while any drive waits and wakes only the drives whose execution may have changed, so a
+thousand suspended executions cost one read per poll, not a thousand wake-ups.
 
 A failed invocation is recorded with the error type the exception names (``error_type``) or
 its class name. ``SystemExit`` from an invoker or a plain function counts as Lambda counts a
@@ -94,6 +99,7 @@ class LocalRunner:
         self._group: asyncio.TaskGroup | None = None
         self._drives: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._leases = LeaseKeeper(service.store)
+        self._elsewhere = _StoreWatch(self._data_version)
         service.set_target_resolver(self.target_kind)
 
     async def __aenter__(self) -> Self:
@@ -367,16 +373,8 @@ class LocalRunner:
             if wake is not None and wake <= self.clock.now():
                 return
             await _first_of(
-                wait_event_or_time(changed, self.clock, wake), self._written_elsewhere(version)
+                wait_event_or_time(changed, self.clock, wake), self._elsewhere.moved_from(version)
             )
-
-    async def _written_elsewhere(self, version: int) -> None:
-        """Return once another process (or connection) has written the store since ``version``."""
-        # Polling, for SQLite tells no one about commits; data_version is cheap to read.
-        while True:
-            await asyncio.sleep(_POLL_SECONDS)
-            if await self._data_version() != version:
-                return
 
     async def _data_version(self) -> int:
         with self._hold():
@@ -487,6 +485,50 @@ class LocalRunner:
             task = self._require_group().create_task(drive, name=f"drive {arn}")
             self._drives[arn] = task
         return task
+
+
+class _StoreWatch:
+    """Wake drives when another process (or connection) writes the store.
+
+    SQLite tells no one about commits, so one task reads the data version every
+    ``_POLL_SECONDS`` while at least one drive waits, and stops when none does; it is the
+    watch's own task, as the lease keeper's renewer is the keeper's.
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[int]]) -> None:
+        self._read = read
+        self._last: int | None = None
+        self._moved = asyncio.Event()
+        self._waiters = 0
+        self._poller: asyncio.Task[None] | None = None
+
+    async def moved_from(self, version: int) -> None:
+        """Return once the data version read is no longer ``version``."""
+        self._waiters += 1
+        if self._poller is None:
+            loop = asyncio.get_running_loop()
+            self._poller = loop.create_task(self._poll(), name="watch the store")
+        try:
+            # Only a read made after this call began counts, so a stale one never spins.
+            while True:
+                await self._moved.wait()
+                if self._last != version:
+                    return
+        finally:
+            self._waiters -= 1
+            if not self._waiters and self._poller is not None:
+                poller, self._poller = self._poller, None
+                poller.cancel()
+                await asyncio.gather(poller, return_exceptions=True)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(_POLL_SECONDS)
+            version = await self._read()
+            if version != self._last:
+                self._last = version
+                moved, self._moved = self._moved, asyncio.Event()
+                moved.set()  # each waiter checks whether it moved from the version it read
 
 
 class _Tasks:
