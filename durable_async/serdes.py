@@ -26,6 +26,7 @@ to the SerDes like any other text, which for the JSON SerDes is an error.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -536,10 +537,66 @@ def serialize(
 def _unsupported(value: object, operation: str, serdes: SerDes[Any], exc: Exception) -> SerDesError:
     return SerDesError(
         f"Could not serialize {_what(value, operation, serdes)}: {exc}. "
-        "Return a value that SerDes supports, or pass a SerDes that does (for example "
+        + (_typed_hint(value, serdes) or "Return")
+        + " a value that SerDes supports, or pass a SerDes that does (for example "
         "TypedSerDes(YourType) for a dataclass or pydantic model, ExtendedTypesSerDes, or your "
         "own) as the serdes of the operation's config."
     )
+
+
+def _typed_hint(value: object, serdes: SerDes[Any]) -> str:
+    """Name the TypedSerDes that serializes ``value``, once it has been seen to; else ''."""
+    from durable_async.typed_serdes import TypedSerDes  # it imports this module
+
+    declared = _declared_type(value)
+    if declared is None or isinstance(serdes, TypedSerDes):
+        return ""
+    type_, shown, kind = declared
+    try:
+        TypedSerDes[Any](type_).serialize(value, SerDesContext("", ""))
+    except Exception:
+        return ""  # a field TypedSerDes cannot write either: only the general advice holds
+    typed = f"TypedSerDes({shown})"
+    read_as = f"a {shown}" if shown == type(value).__name__ else shown
+    return (
+        f"The value is {kind}: {typed} writes it as JSON and reads it back as "
+        f"{read_as}. Pass it as the serdes of this operation's config (for a step, "
+        f"StepConfig(serdes={typed})), or to the handler for all its operations "
+        f"(@durable_execution(serdes={typed})). Or return"
+    )
+
+
+def _declared_type(value: object) -> tuple[Any, str, str] | None:
+    """Return the type TypedSerDes needs for ``value``, its name in code, and what it is."""
+    kind = _model_kind(value)
+    if kind is not None:
+        return type(value), type(value).__name__, f"a {kind}"
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(items, list) or not items:  # a tuple would read back as a list
+        return None
+    item_type = type(items[0])
+    kind = _model_kind(items[0])
+    if kind is None or any(type(item) is not item_type for item in items):
+        return None
+    name = item_type.__name__
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return None
+        shown = f"dict[str, {name}]"
+        return dict[str, item_type], shown, f"a dict of {_PLURAL[kind]}"  # type: ignore[valid-type]
+    return list[item_type], f"list[{name}]", f"a list of {_PLURAL[kind]}"  # type: ignore[valid-type]
+
+
+_PLURAL = {"dataclass": "dataclasses", "pydantic model": "pydantic models"}
+
+
+def _model_kind(value: object) -> str | None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return "dataclass"
+    model = type(value)
+    if hasattr(model, "model_validate") and hasattr(model, "model_dump"):
+        return "pydantic model"
+    return None
 
 
 def _what(value: object, operation: str, serdes: SerDes[Any]) -> str:
