@@ -222,27 +222,32 @@ def plain_target(event: dict[str, Any], context: Any) -> dict[str, int]:
 async def resumable(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     """Every kind of operation, then a callback to suspend on, then more work after its answer.
 
-    One SDK runs it up to the callback; the other replays that history and finishes it.
+    One SDK runs it up to the callback; the other replays that history and finishes it. The
+    callback has no timeout: under skip-time, nothing else being due, a timeout would come at
+    once.
     """
-    first = await ctx.step(stamp("first"), name="first")
+    first = await ctx.step(flaky("first"), config=ONE_SECOND_RETRIES)
     total = await ctx.run_in_child_context(pair, name="pair")
-    lines = await ctx.map([1, 2, 3], price_line, name="lines")
-    branches = await ctx.parallel([quick, slow], name="branches")
+    tolerant = MapConfig(completion_config=CompletionConfig(tolerated_failure_count=1))
+    lines = await ctx.map([1, -2, 3], price_line, name="lines", config=tolerant)
+    branches = await ctx.parallel([quick, slow, nested], name="branches")
     counted = await ctx.wait_for_condition(
         count_up, config=WaitForConditionConfig(wait_strategy=until_three, initial_state=0)
     )
+    doubled = await ctx.invoke("durable-target", {"n": 4}, name="durable-call")
+    priced = await ctx.invoke("plain-target", {"items": [1]}, name="plain-call")
     await ctx.wait(ONE_SECOND, name="breather")
-    approval = await ctx.create_callback(
-        name="approval", config=CallbackConfig(timeout=CALLBACK_TIMEOUT)
-    )
+    approval = await ctx.create_callback(name="approval")
     answer = await approval.result()
     last = await ctx.step(stamp(f"approved {answer}"), name="last")
     return {
         "first": first,
         "total": total,
         "lines": lines.get_results(),
+        "failed_lines": [[error.type, error.message] for error in lines.get_errors()],
         "branches": branches.get_results(),
         "counted": counted,
+        "invoked": [doubled, priced],
         "last": last,
     }
 

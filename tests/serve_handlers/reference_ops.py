@@ -224,25 +224,32 @@ def plain_target(event: dict[str, Any], context: Any) -> dict[str, int]:
 def resumable(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     """Every kind of operation, then a callback to suspend on, then more work after its answer.
 
-    One SDK runs it up to the callback; the other replays that history and finishes it.
+    One SDK runs it up to the callback; the other replays that history and finishes it. The
+    callback has no timeout: under skip-time, nothing else being due, a timeout would come at
+    once.
     """
-    first = ctx.step(stamp("first"), name="first")
+    first = ctx.step(flaky("first"), config=ONE_SECOND_RETRIES)
     total = ctx.run_in_child_context(pair, name="pair")
-    lines = ctx.map([1, 2, 3], price_line, name="lines")
-    branches = ctx.parallel([quick, slow], name="branches")
+    tolerant = MapConfig(completion_config=CompletionConfig(tolerated_failure_count=1))
+    lines = ctx.map([1, -2, 3], price_line, name="lines", config=tolerant)
+    branches = ctx.parallel([quick, slow, nested], name="branches")
     counted = ctx.wait_for_condition(
         count_up, config=WaitForConditionConfig(wait_strategy=until_three, initial_state=0)
     )
+    doubled = ctx.invoke("durable-target", {"n": 4}, name="durable-call")
+    priced = ctx.invoke("plain-target", {"items": [1]}, name="plain-call")
     ctx.wait(ONE_SECOND, name="breather")
-    approval = ctx.create_callback(name="approval", config=CallbackConfig(timeout=CALLBACK_TIMEOUT))
+    approval = ctx.create_callback(name="approval")
     answer = approval.result()
     last = ctx.step(stamp(f"approved {answer}"), name="last")
     return {
         "first": first,
         "total": total,
         "lines": lines.get_results(),
+        "failed_lines": [[error.type, error.message] for error in lines.get_errors()],
         "branches": branches.get_results(),
         "counted": counted,
+        "invoked": [doubled, priced],
         "last": last,
     }
 
