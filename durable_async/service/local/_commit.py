@@ -63,7 +63,8 @@ class GroupCommit:
         self._mapped = mapped
         self._queue: deque[_Write[Any]] = deque()
         self._group: asyncio.Future[None] | None = None
-        #: Transactions committed so far, and the writes they carried.
+        #: Transactions committed so far that changed the file (each one fsync when FULL), and
+        #: the writes they carried.
         self.commits = 0
         self.writes = 0
 
@@ -123,19 +124,24 @@ class GroupCommit:
     def _commit(self, jobs: list[_Write[Any]]) -> None:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
+        wrote = False  # whether a write that stands changed a row
         try:
             for job in jobs:
                 db.execute("SAVEPOINT write")
+                changes = db.total_changes
                 try:
                     job.value = self._mapped(job.fn)
                 except Exception as exc:
                     job.error = exc
                     db.execute("ROLLBACK TO write")
+                else:
+                    wrote = wrote or db.total_changes != changes
                 db.execute("RELEASE write")
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        self.commits += 1
-        self.writes += len(jobs)
+        if wrote:
+            self.commits += 1
+            self.writes += len(jobs)

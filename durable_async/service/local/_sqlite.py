@@ -152,7 +152,7 @@ class SqliteStore:
 
     @property
     def commits(self) -> int:
-        """Return how many write transactions this store object has committed."""
+        """Return how many transactions that changed the file this store object committed."""
         return 0 if self._writes is None else self._writes.commits
 
     async def open(self) -> None:
