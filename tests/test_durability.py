@@ -133,7 +133,7 @@ def test_an_unknown_durability_is_refused_naming_where_it_came_from(
 
 
 async def test_two_processes_may_open_one_file_with_different_durabilities(tmp_path: Path) -> None:
-    """Durability is per connection: a NORMAL store and a FULL store share a file, each keeps its own."""
+    """Durability is per connection: a NORMAL and a FULL store share a file, each keeps its own."""
     path = tmp_path / "durable.sqlite3"
     async with (
         SqliteStore(path, durability="normal") as relaxed,
@@ -147,7 +147,7 @@ async def test_two_processes_may_open_one_file_with_different_durabilities(tmp_p
 async def test_durable_test_runner_with_a_store_path_uses_the_durability(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None
 ) -> None:
-    """DurableTestRunner(store=path) opens its SQLite store FULL unless the environment says NORMAL."""
+    """DurableTestRunner(store=path) opens its store FULL unless the environment says NORMAL."""
     monkeypatch.delenv(DURABILITY_ENV, raising=False)
     if env is not None:
         monkeypatch.setenv(DURABILITY_ENV, env)

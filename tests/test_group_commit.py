@@ -152,7 +152,7 @@ async def settle() -> None:
 
 
 async def test_writes_queued_behind_a_commit_share_the_next_transaction(tmp_path: Path) -> None:
-    """While one write holds the thread, ten more queue; they commit in one transaction, in order."""
+    """While one write holds the thread, ten more queue and commit in one transaction, in order."""
     path = tmp_path / "durable.sqlite3"
     async with SqliteStore(path) as store:
         execution = await started_execution(store, "x")
@@ -178,7 +178,7 @@ async def test_writes_queued_behind_a_commit_share_the_next_transaction(tmp_path
 
 
 async def test_a_failing_write_rolls_back_alone_and_the_others_commit(tmp_path: Path) -> None:
-    """A write that fails halfway leaves nothing; the writes before and after it in the group stand."""
+    """A write that fails halfway leaves nothing; the writes around it in its group stand."""
     path = tmp_path / "durable.sqlite3"
     async with SqliteStore(path) as store:
         first = await started_execution(store, "first")
@@ -208,8 +208,10 @@ async def test_a_failing_write_rolls_back_alone_and_the_others_commit(tmp_path: 
         operations = [r.id for r in await store.list_operations(second.arn)]
         first_events = await store.list_events(first.arn)
         second_events = await store.list_events(second.arn)
-    assert kept is not None and kept.status == "RUNNING"
-    assert "half" not in operations and "after" in operations
+    assert kept is not None
+    assert kept.status == "RUNNING"
+    assert "half" not in operations
+    assert "after" in operations
     assert first_events == [event]
     assert second_events == []
 
