@@ -61,6 +61,17 @@ ONE_SECOND_RETRIES = StepConfig(
     )
 )
 NO_RETRIES = StepConfig(retry_strategy=RetryPresets.none())
+# Retries far enough apart that serve on the real clock is stopped before the next attempt.
+SLOW_RETRIES = StepConfig(
+    retry_strategy=create_retry_strategy(
+        RetryStrategyConfig(
+            max_attempts=FAILED_ATTEMPTS + 1,
+            initial_delay=Duration.from_seconds(600),
+            backoff_rate=1,
+            jitter_strategy=JitterStrategy.NONE,
+        )
+    )
+)
 
 
 @durable_step
@@ -254,6 +265,12 @@ def resumable(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     }
 
 
+@durable_execution
+def retry_handover(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
+    """A step whose attempts are ten minutes apart: one SDK makes the first, the other the rest."""
+    return ctx.step(flaky("handed-over"), config=SLOW_RETRIES)
+
+
 # The functions the interop tests serve, by function name (dex-local-runner's Lambda endpoint
 # and ``durable-async serve --function`` use the same names).
 FUNCTIONS: dict[str, Any] = {
@@ -269,4 +286,5 @@ FUNCTIONS: dict[str, Any] = {
     "durable-target": durable_target,
     "plain-target": plain_target,
     "resumable": resumable,
+    "retry-handover": retry_handover,
 }
