@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFORMANCE_STAMP := $(VENV)/.conformance-installed
 
-.PHONY: run test lint docs bench crash clean conformance conformance-dex
+.PHONY: run test lint docs bench crash clean conformance conformance-dex package layer
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "durable_async needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -48,5 +48,16 @@ conformance: $(CONFORMANCE_STAMP)  # our handlers on durable-async serve; table 
 conformance-dex: $(CONFORMANCE_STAMP)  # our handlers on dex-local-runner; table (b)
 	$(PY) -m conformance --target dex
 
+# Lambda zips for examples/template.yaml (docs/lambda.md): LAMBDA_ARCH=x86_64|arm64.
+LAMBDA_ARCH ?= x86_64
+LAMBDA_PYTHON ?= 3.13
+
+package: $(STAMP)  # dist/function-$(LAMBDA_ARCH).zip: examples/approval.py with its dependencies
+	$(PY) scripts/lambda_build.py package --arch $(LAMBDA_ARCH) \
+		--python-version $(LAMBDA_PYTHON) --handler examples/approval.py
+
+layer: $(STAMP)  # dist/durable-async-layer-$(LAMBDA_ARCH).zip: durable_async under python/
+	$(PY) scripts/lambda_build.py layer --arch $(LAMBDA_ARCH) --python-version $(LAMBDA_PYTHON)
+
 clean:
-	rm -rf $(VENV) .durable .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .durable .pytest_cache .mypy_cache .ruff_cache dist
