@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFORMANCE_STAMP := $(VENV)/.conformance-installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: run test lint docs bench crash clean conformance conformance-dex package layer
 
@@ -31,7 +32,12 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
-bench: $(STAMP)
+# DBOS and matplotlib only for the benchmarks, so make test never needs them.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  # writes docs/benchmarks.md; BENCH_QUICK=1 for a short smoke run
 	$(PY) -m benchmarks.run
 
 crash: $(STAMP)
