@@ -21,7 +21,7 @@ everything else. The gaps, each also in PROTOCOL.md, conformance/gaps.py or foun
 * ContextFailed and CallbackFailed mark their whole error ``Truncated: true``;
 * wait_for_condition's checkpointed state is missing from the StepSucceeded of a check that
   polls again;
-* ChainedInvokeStarted lacks ExecutedVersion.
+* ChainedInvokeStarted lacks ExecutedVersion, and TenantId when the invoke names a tenant.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ EXECUTED_VERSION = Gap(
     frozenset({"ChainedInvokeStarted"}),
     (("ChainedInvokeStartedDetails", "ExecutedVersion"),),
 )
+TENANT_ID = Gap(
+    "ChainedInvokeStarted lacks the TenantId the invoke names",
+    frozenset({"ChainedInvokeStarted"}),
+    (("ChainedInvokeStartedDetails", "TenantId"),),
+)
 
 # Not the emulator's: serve starts a chained invoke's durable target without the ExecutionTimeout
 # its --function-configs give it (test_a_chained_invoke_target_has_its_execution_timeout).
@@ -155,7 +160,7 @@ CASES = [
     Case("map", (RETRY_DETAILS, LAST_ATTEMPT_DELAY, TRUNCATED_ERRORS), ordered=False),
     Case("parallel", (RETRY_DETAILS,), ordered=False),
     Case("wait-for-condition", (RETRY_DETAILS, CONDITION_STATE)),
-    Case("invoke", (EXECUTED_VERSION,), child_gaps=(RETRY_DETAILS, SERVE_CHILD_TIMEOUT)),
+    Case("invoke", (EXECUTED_VERSION, TENANT_ID), child_gaps=(RETRY_DETAILS, SERVE_CHILD_TIMEOUT)),
     Case("failure", (RETRY_DETAILS, LAST_ATTEMPT_DELAY)),
 ]
 

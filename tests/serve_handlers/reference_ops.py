@@ -17,6 +17,7 @@ from aws_durable_execution_sdk_python.config import (
     CallbackConfig,
     CompletionConfig,
     Duration,
+    InvokeConfig,
     MapConfig,
     ParallelConfig,
     StepConfig,
@@ -61,6 +62,7 @@ ONE_SECOND_RETRIES = StepConfig(
     )
 )
 NO_RETRIES = StepConfig(retry_strategy=RetryPresets.none())
+FOR_TENANT: InvokeConfig[Any, Any] = InvokeConfig(tenant_id="tenant-1")
 # Retries far enough apart that serve on the real clock is stopped before the next attempt.
 SLOW_RETRIES = StepConfig(
     retry_strategy=create_retry_strategy(
@@ -207,9 +209,9 @@ def wait_for_condition(event: dict[str, Any], ctx: DurableContext) -> int:
 
 @durable_execution
 def invoke(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
-    """Chained invokes of a durable function and of a plain function."""
+    """Chained invokes of a durable function and, for a tenant, of a plain function."""
     doubled = ctx.invoke("durable-target", {"n": 21}, name="durable-call")
-    priced = ctx.invoke("plain-target", {"items": [2, 3]}, name="plain-call")
+    priced = ctx.invoke("plain-target", {"items": [2, 3]}, name="plain-call", config=FOR_TENANT)
     return {"doubled": doubled, "priced": priced}
 
 
