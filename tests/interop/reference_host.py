@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     module = importlib.import_module(MODULE)
     # lambda_process's runtime reads FUNCTIONS, and the loops its own handlers note down.
     handlers = ModuleType("reference_functions")
-    handlers.FUNCTIONS = module.FUNCTIONS
-    handlers.observed_loops = []
+    vars(handlers).update(FUNCTIONS=module.FUNCTIONS, observed_loops=[])
     request_handler = make_request_handler(Invocations(handlers))
     server = ThreadingHTTPServer((args.host, args.port), request_handler)
     server.daemon_threads = True

@@ -9,6 +9,7 @@ other started (tests/interop/test_serve_parity.py, tests/interop/test_cross_resu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from durable_async.config import (
@@ -148,7 +149,7 @@ async def child_context(event: dict[str, Any], ctx: DurableContext) -> dict[str,
     return {"total": total, "after": after}
 
 
-async def price_line(child: DurableContext, quantity: int, index: int, lines: list[int]) -> int:
+async def price_line(child: DurableContext, quantity: int, index: int, lines: Sequence[int]) -> int:
     if quantity < 0:
         await child.step(decline(f"line {index}"), name=f"refuse-{index}", config=NO_RETRIES)
     return await child.step(times_ten(quantity), name=f"price-{index}")
@@ -259,7 +260,7 @@ async def resumable(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any
         "first": first,
         "total": total,
         "lines": lines.get_results(),
-        "failed_lines": [[error.type, error.message] for error in lines.get_errors()],
+        "failed_lines": [[error.type, error.message] for error in lines.get_errors() if error],
         "branches": branches.get_results(),
         "counted": counted,
         "invoked": [doubled, priced],

@@ -11,6 +11,7 @@ Waits and retry delays are one second: ``dex-local-runner`` runs on the real clo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_durable_execution_sdk_python.config import (
@@ -150,7 +151,7 @@ def child_context(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     return {"total": total, "after": after}
 
 
-def price_line(child: DurableContext, quantity: int, index: int, lines: list[int]) -> int:
+def price_line(child: DurableContext, quantity: int, index: int, lines: Sequence[int]) -> int:
     if quantity < 0:
         child.step(decline(f"line {index}"), name=f"refuse-{index}", config=NO_RETRIES)
     return child.step(times_ten(quantity), name=f"price-{index}")
@@ -259,7 +260,7 @@ def resumable(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
         "first": first,
         "total": total,
         "lines": lines.get_results(),
-        "failed_lines": [[error.type, error.message] for error in lines.get_errors()],
+        "failed_lines": [[error.type, error.message] for error in lines.get_errors() if error],
         "branches": branches.get_results(),
         "counted": counted,
         "invoked": [doubled, priced],
