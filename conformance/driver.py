@@ -51,6 +51,9 @@ class Outcome:
     status: str
     reason: str = ""
     seconds: float = 0.0
+    errors: tuple[str, ...] = ()  # the validator's errors, each whole (reason joins them)
+    arn: str = ""  # the execution's ARN on the service, once started
+    gaps: tuple[str, ...] = ()  # on dex: the keys of the emulator gaps the failure shows
 
 
 def run_requirement(
@@ -65,8 +68,11 @@ def run_requirement(
     """Run requirement ``requirement_id`` (its YAML at ``path``) on ``service`` by ``function``."""
     spec: dict[str, Any] = load_yaml_file(str(path))
     began = time.monotonic()
+    started: list[str] = []
     try:
-        errors = _run(spec, function, service, log_dir, history_dir / f"{requirement_id}.json")
+        errors = _run(
+            spec, function, service, log_dir, history_dir / f"{requirement_id}.json", started
+        )
     except Exception as exc:
         errors = [f"harness error: {exc!r}", *traceback.format_exc().splitlines()[-3:]]
     status = PASSED if not errors else FAILED
@@ -77,11 +83,18 @@ def run_requirement(
         status,
         "; ".join(errors),
         time.monotonic() - began,
+        tuple(errors),
+        started[0] if started else "",
     )
 
 
 def _run(
-    spec: dict[str, Any], function: Function, service: Service, log_dir: Path, saved: Path
+    spec: dict[str, Any],
+    function: Function,
+    service: Service,
+    log_dir: Path,
+    saved: Path,
+    started: list[str],
 ) -> list[str]:
     context = PlaceholderContext()
     context.resolve_variables(spec.get("Variables"))
@@ -90,6 +103,7 @@ def _run(
     expected_result: dict[str, Any] | None = spec.get("ExpectedResult")
     synchronous = not spec.get("AsyncInvoke", False)
     arn = service.start(function, payload, synchronous=synchronous)
+    started.append(arn)
     if synchronous:
         errors = _check_synchronous(arn, service.client, expected_events, expected_result, context)
     else:

@@ -6,8 +6,14 @@ handler checkpoints back to the runner. This endpoint answers
 ``POST /2015-03-31/functions/{name}/invocations`` by running ``module:attribute`` of that
 function in a new Python process, a sandbox as on Lambda: a handler that crashes
 (``os._exit``) ends only its own process, and the answer names ``Runtime.ExitError`` as Lambda's
-does. ``python -m conformance.lambda_host --functions '{"Name": "module:attr"}'`` prints
-``serving URL`` and serves on 127.0.0.1 until terminated.
+does. Each function's process imports its module from the function's code directory (the
+template's ``CodeUri``) with the function's environment variables set, and every log record it
+writes at INFO or above is kept as a JSON line, as Lambda's JSON log format keeps any logger's
+records (:mod:`conformance.handlers._logs`), whichever SDK the handler uses.
+
+``python -m conformance.lambda_host --functions '{"Name": {"target": "module:attr", "code":
+"DIR", "environment": {"KEY": "VALUE"}}}'`` (or ``{"Name": "module:attr"}``) prints ``serving
+URL`` and serves on 127.0.0.1 until terminated.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -54,6 +61,9 @@ class _Context:
 
 def run_once(target: str, name: str, event_path: Path, result_path: Path) -> None:
     """Run one invocation of ``target``; write ``{"ok": output}`` or ``{"error": ...}``."""
+    from conformance.handlers import _logs
+
+    _logs.install()
     module, _, attribute = target.partition(":")
     handler = getattr(importlib.import_module(module), attribute)
     event = json.loads(event_path.read_text())
@@ -64,21 +74,38 @@ def run_once(target: str, name: str, event_path: Path, result_path: Path) -> Non
     result_path.write_text(json.dumps(outcome))
 
 
+def _spec(raw: str | dict[str, Any]) -> dict[str, Any]:
+    """A function's target, code and environment, from either form ``--functions`` takes."""
+    spec: dict[str, Any] = {"target": raw} if isinstance(raw, str) else dict(raw)
+    spec.setdefault("code", None)
+    spec.setdefault("environment", {})
+    return spec
+
+
+def _child_environment(spec: dict[str, Any]) -> dict[str, str]:
+    env = {**os.environ, **spec["environment"]}
+    if spec["code"]:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [spec["code"], env.get("PYTHONPATH")]))
+    return env
+
+
 async def _invoke(request: web.Request) -> web.Response:
-    functions: dict[str, str] = request.app["functions"]
+    functions: dict[str, dict[str, Any]] = request.app["functions"]
     name = _function_name(request.match_info["function"])
     if name not in functions:
-        body = {"Type": "User", "message": f"Function not found: {name}"}
+        missing = {"Type": "User", "message": f"Function not found: {name}"}
         return web.json_response(
-            body, status=404, headers={"X-Amzn-ErrorType": "ResourceNotFoundException"}
+            missing, status=404, headers={"X-Amzn-ErrorType": "ResourceNotFoundException"}
         )
     body = await request.read() or b"{}"
     with tempfile.TemporaryDirectory() as scratch:
         event_path, result_path = Path(scratch, "event.json"), Path(scratch, "result.json")
         await asyncio.to_thread(event_path.write_bytes, body)
+        spec = functions[name]
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "conformance.lambda_host", "--run", functions[name],
+            sys.executable, "-m", "conformance.lambda_host", "--run", spec["target"],
             "--name", name, str(event_path), str(result_path),
+            env=_child_environment(spec),
         )  # fmt: skip
         try:
             code = await asyncio.wait_for(child.wait(), INVOCATION_TIMEOUT)
@@ -104,21 +131,13 @@ def _read_outcome(path: Path) -> dict[str, Any] | None:
     return outcome
 
 
-def _read_outcome(path: Path) -> dict[str, Any] | None:
-    """The invocation's outcome, or None when its process ended without writing one (a crash)."""
-    if not path.exists():
-        return None
-    outcome: dict[str, Any] = json.loads(path.read_text())
-    return outcome
-
-
 def _function_error(error_type: str, message: str) -> web.Response:
     body = {"errorType": error_type, "errorMessage": message}
     headers = {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"}
     return web.json_response(body, headers=headers)
 
 
-async def _serve(functions: dict[str, str]) -> None:
+async def _serve(functions: dict[str, dict[str, Any]]) -> None:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app["functions"] = functions
     app.router.add_post("/2015-03-31/functions/{function}/invocations", _invoke)
@@ -148,7 +167,8 @@ def main() -> None:
     if args.run:
         run_once(args.run, args.name, Path(args.paths[0]), Path(args.paths[1]))
     else:
-        asyncio.run(_serve(json.loads(args.functions)))
+        raw: dict[str, Any] = json.loads(args.functions)
+        asyncio.run(_serve({name: _spec(spec) for name, spec in raw.items()}))
 
 
 if __name__ == "__main__":

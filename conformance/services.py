@@ -1,7 +1,9 @@
 """The local services the suite runs against, each a child process on 127.0.0.1.
 
-* :class:`Serve`: ``durable-async serve``, hosting the handlers in its own worker processes;
-  an execution starts with Lambda ``Invoke``, as the suite starts it on AWS.
+* :class:`Serve`: ``durable-async serve``, hosting the handlers in its own worker processes
+  (or, for functions with environment variables or code outside this repository, invoking
+  them through :mod:`conformance.lambda_host` with ``--lambda-endpoint``); an execution starts
+  with Lambda ``Invoke``, as the suite starts it on AWS.
 * :class:`DexRunner`: the reference emulator ``dex-local-runner``, which invokes the handlers
   through a Lambda endpoint (:mod:`conformance.lambda_host`); an execution starts with its
   ``POST /start-durable-execution``.
@@ -149,6 +151,49 @@ def base_environment(log_dir: Path, extra: dict[str, str] | None = None) -> dict
     return env
 
 
+def function_configs(functions: Sequence[Function]) -> dict[str, Any]:
+    """``--function-configs`` as ``dex-local-runner`` (and serve) take it: which are durable."""
+    return {
+        f.name: {
+            "DurableConfig": {
+                "ExecutionTimeout": f.execution_timeout or 300,
+                "RetentionPeriodInDays": 7,
+            }
+        }
+        if f.durable
+        else {}
+        for f in functions
+    }
+
+
+class LambdaHost(Process):
+    """:mod:`conformance.lambda_host` serving ``functions``; ``url`` is where it listens."""
+
+    url = ""
+
+
+def start_lambda_host(
+    functions: Sequence[Function], work: Path, env: dict[str, str], service_url: str
+) -> LambdaHost:
+    """Start the Lambda endpoint for ``functions``, whose handlers checkpoint to ``service_url``."""
+    specs = {
+        f.name: {"target": f.target, "code": str(f.code), "environment": dict(f.environment)}
+        for f in functions
+    }
+    argv = [sys.executable, "-m", "conformance.lambda_host", "--functions", json.dumps(specs)]
+    host_env = {**env, "AWS_ENDPOINT_URL_LAMBDA": service_url}
+    host = LambdaHost(argv, host_env, work / "lambda-host.log")
+    try:
+        line = host.first_line()
+        if not line.startswith("serving "):
+            raise ServiceError(f"expected 'serving URL' first from the Lambda host, got {line!r}")
+    except BaseException:
+        host.stop()
+        raise
+    host.url = line.removeprefix("serving ").strip()
+    return host
+
+
 class Serve:
     """``durable-async serve`` hosting ``functions``; executions start with Lambda Invoke."""
 
@@ -165,39 +210,58 @@ class Serve:
         start_with: str = "invoke",
     ) -> None:
         argv = [*(command or [str(Path(sys.executable).parent / "durable-async"), "serve"])]
-        argv += [
-            "--port",
-            "0",
-            "--store",
-            ":memory:",
-            "--skip-time" if skip_time else "--no-skip-time",
-        ]
-        for function in functions:
-            argv += ["--function", f"{function.name}={function.target}"]
+        argv += ["--store", ":memory:", "--skip-time" if skip_time else "--no-skip-time"]
+        self._functions = list(functions)
+        # serve's workers import from this repository and inherit serve's environment, so the
+        # functions' variables join serve's own; functions with code elsewhere, or whose
+        # variables disagree, run behind the Lambda endpoint instead.
+        variables: dict[str, str] = {}
+        for function in self._functions:
+            for key, value in function.environment:
+                variables[key] = value if variables.get(key, value) == value else "\0"
+        self._via_host = "\0" in variables.values() or any(f.code != ROOT for f in self._functions)
+        if not self._via_host:
+            env = {**env, **variables}
+            for function in self._functions:
+                argv += ["--function", f"{function.name}={function.target}"]
         self._argv, self._env, self._work = argv, env, work
         self._start_with = start_with
         self.url = ""
-        self._process: Process | None = None
+        self._processes: list[Process] = []
         self.client: Any = None
 
     def __enter__(self) -> Serve:
-        self._process = Process(self._argv, self._env, self._work / "serve.log")
         try:
-            line = self._process.first_line()
-            if not line.startswith("serving "):
-                raise ServiceError(f"expected 'serving URL' first, got {line!r}")
+            self._start()
         except BaseException:
-            self._process.stop()
+            self.__exit__()
             raise
+        return self
+
+    def _start(self) -> None:
+        argv = list(self._argv)
+        if self._via_host:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            host = start_lambda_host(self._functions, self._work, self._env, url)
+            self._processes.append(host)
+            argv += ["--port", str(port), "--lambda-endpoint", host.url]
+            argv += ["--function-configs", json.dumps(function_configs(self._functions))]
+        else:
+            argv += ["--port", "0"]
+        process = Process(argv, self._env, self._work / "serve.log")
+        self._processes.append(process)
+        line = process.first_line()
+        if not line.startswith("serving "):
+            raise ServiceError(f"expected 'serving URL' first, got {line!r}")
         self.url = line.removeprefix("serving ").strip()
         self.client = lambda_client(self.url)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.client is not None:
             self.client.close()
-        if self._process is not None:
-            self._process.stop()
+        for process in reversed(self._processes):
+            process.stop()
 
     def start(self, function: Function, payload: Any, *, synchronous: bool) -> str:
         """Start an execution of ``function`` with ``payload``; return its ARN."""
@@ -270,40 +334,19 @@ class DexRunner:
     def _start(self) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        targets = {f.name: f.target for f in self._functions}
-        host_env = {**self._env, "AWS_ENDPOINT_URL_LAMBDA": self.url}
-        host_argv = [
-            sys.executable,
-            "-m",
-            "conformance.lambda_host",
-            "--functions",
-            json.dumps(targets),
-        ]
-        host = Process(host_argv, host_env, self._work / "lambda-host.log")
+        host = start_lambda_host(self._functions, self._work, self._env, self.url)
         self._processes.append(host)
-        host_url = host.first_line().removeprefix("serving ").strip()
-        configs = {
-            f.name: {
-                "DurableConfig": {
-                    "ExecutionTimeout": f.execution_timeout or 300,
-                    "RetentionPeriodInDays": 7,
-                }
-            }
-            if f.durable
-            else {}
-            for f in self._functions
-        }
         argv = [
             str(Path(sys.executable).parent / "dex-local-runner"),
             "start-server",
             "--host", "127.0.0.1",
             "--port", str(port),
-            "--lambda-endpoint", host_url,
+            "--lambda-endpoint", host.url,
             "--local-runner-endpoint", self.url,
             "--local-runner-region", "us-east-1",
             "--skip-time" if self._skip_time else "--no-skip-time",
             "--log-level", "WARNING",
-            "--function-configs", json.dumps(configs),
+            "--function-configs", json.dumps(function_configs(self._functions)),
         ]  # fmt: skip
         self._processes.append(Process(argv, self._env, self._work / "dex-local-runner.log"))
         wait_until_up(f"{self.url}/health")
