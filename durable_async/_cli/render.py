@@ -128,8 +128,14 @@ class Grid:
         from rich.text import Text
 
         table = Table(title=self.title, title_justify="left", expand=False, box=None)
-        for header in self.headers:
-            table.add_column(header, no_wrap=True, overflow="ellipsis")
+        widths = [len(h) for h in self.headers]
+        for row in self.rows:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+        for index, header in enumerate(self.headers):
+            # Every column keeps its width but the last, which gives way on a narrow terminal.
+            last = index == len(self.headers) - 1
+            minimum = None if last else widths[index]
+            table.add_column(header, no_wrap=True, overflow="ellipsis", min_width=minimum)
         status = self.headers.index("STATUS") if "STATUS" in self.headers else -1
         for row in self.rows:
             cells = [
