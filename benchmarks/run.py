@@ -1,8 +1,13 @@
-"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--rows PATTERN,...] [--profile]``.
+"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--sections ...] [--rows ...]``.
 
-Every row is measured for durable_async ("ours") and for the reference SDK, each in fresh
-subprocesses, and printed as Markdown. A full, unfiltered run also writes
-``benchmarks/results/latest.md``.
+`make bench` runs every section in one go, interleaved: the in-process comparison with the
+reference SDK's runner (``reference``), the embedded SQLite store against DBOS (``store``),
+fan-out and scale (``fanout``), both SDKs' handlers over HTTP with an injected round trip
+(``http``), and the checkpoint call's own benchmark (``checkpoint``, by
+``benchmarks.checkpoint_call``). Every row and side is measured in fresh subprocesses, one per
+round. A full, unfiltered run writes ``docs/benchmarks.md`` (between its markers), its plots
+and ``benchmarks/results/latest.md``; a quick run (``--quick`` or ``BENCH_QUICK=1``) or a
+filtered one prints its report and writes it to a temporary folder it names.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from benchmarks import _doc, _suite
+from benchmarks._fanout import FanoutMeasurement, FanoutRow
+from benchmarks._http import HttpMeasurement, HttpRow
 from benchmarks._measure import CAPPED_EXIT_STATUS
 from benchmarks._report import Capped, Outcome, render
 from benchmarks._spec import (
@@ -34,11 +42,17 @@ from benchmarks._spec import (
     Sdk,
     map_row,
 )
+from benchmarks._store_spec import StoreMeasurement, StoreRow
 
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = ROOT / "benchmarks" / "results" / "latest.md"
+DOC = ROOT / "docs" / "benchmarks.md"
+IMAGES = ROOT / "docs" / "assets" / "benchmarks"
+SECTIONS = ("reference", "store", "fanout", "http", "checkpoint")
+# The hottest embedded-store workload, profiled after the measurements: (workflows, steps).
+PROFILED, QUICK_PROFILED = (1_000, 3), (100, 3)
 
 # Steps per execution, measured executions per process, processes per row and side.
 FULL = (100, 5, 3)
@@ -74,9 +88,16 @@ class CaseCapped(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.quick = args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        known = ", ".join(SECTIONS)
+        print(f"Unknown sections {sorted(unknown)}; they are {known}.", file=sys.stderr)
+        return 2
     candidates = _candidates(args.quick)
-    rows = _select(candidates, args.rows)
-    if not rows:
+    rows = _select(candidates, args.rows) if "reference" in sections else []
+    if "reference" in sections and not rows:
         known = ", ".join(row.id for row in candidates)
         print(f"No row matches {args.rows!r}; the rows are: {known}.", file=sys.stderr)
         return 2
@@ -90,21 +111,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     jobs = [_Job(sdk, row, row.size or steps, _plan(row, sdk, args)) for row in rows for sdk in Sdk]
-    outcomes = _measure_all(jobs)
+    suite = _suite.jobs(sections, args.quick)
+    outcomes = _measure_all(jobs, suite)
+    full = _is_full(args) and set(sections) == set(SECTIONS)
+    if "checkpoint" in sections:
+        _checkpoint_call(args.quick, write=full)
+    profile = _store_profile(args.quick) if "store" in sections else ""
     elapsed = time.perf_counter() - started
+    environment = _environment(elapsed)
     report = render(
         {row: {sdk: outcomes[row, sdk] for sdk in Sdk} for row in rows},
         steps=steps,
-        environment=_environment(elapsed),
+        environment=environment,
     )
-    print(report)
-    print(f"({elapsed:.0f} s)", file=sys.stderr)
-    output = args.output or (LATEST if _is_full(args) else None)
-    if output is not None:
+    output = args.output or (LATEST if full else None)
+    if output is not None and rows:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(f"# Benchmark results\n\n{report}")
         print(f"Wrote {output}.", file=sys.stderr)
-    return 1 if any(isinstance(o, str) for o in outcomes.values()) else 0
+    failures = [f"{job.label}: {job.failure}" for job in suite if job.failure]
+    failures += [f"{r.id} / {s}: {o}" for (r, s), o in outcomes.items() if isinstance(o, str)]
+    page, images, prefix = _destination(full)
+    block = _doc.render(
+        _measured(suite, failures),
+        environment=environment,
+        profile=profile,
+        reference_report=report if rows else "(not run)",
+        page=DOC.read_text(encoding="utf-8"),
+        images=images,
+        image_prefix=prefix,
+    )
+    _doc.write(page, block)
+    print(block)
+    print(f"({elapsed:.0f} s) Wrote {page} and its plots in {images}.", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _destination(full: bool) -> tuple[Path, Path, str]:
+    """Where the page and its plots go: the docs for a full run, a scratch folder otherwise."""
+    if full:
+        return DOC, IMAGES, "assets/benchmarks/"
+    scratch = Path(tempfile.mkdtemp(prefix="durable-bench-report-"))
+    page = scratch / "benchmarks.md"
+    page.write_text(DOC.read_text(encoding="utf-8"), encoding="utf-8")
+    return page, scratch, ""
+
+
+def _measured(suite: list[_suite.Job], failures: list[str]) -> _doc.Measured:
+    store: dict[StoreRow, dict[str, list[StoreMeasurement]]] = {}
+    fanout: dict[FanoutRow, list[FanoutMeasurement]] = {}
+    http: dict[HttpRow, list[HttpMeasurement]] = {}
+    for job in suite:
+        row = job.row
+        if isinstance(row, StoreRow):
+            parsed = [StoreMeasurement.from_json(line) for line in job.lines]
+            store.setdefault(row, {})[job.side] = parsed
+        elif isinstance(row, FanoutRow):
+            fanout[row] = [FanoutMeasurement.from_json(line) for line in job.lines]
+        elif isinstance(row, HttpRow):
+            http[row] = [HttpMeasurement.from_json(line) for line in job.lines]
+    return _doc.Measured(store, fanout, http, failures)
+
+
+def _checkpoint_call(quick: bool, *, write: bool) -> None:
+    """Run the checkpoint call's own benchmark; a full run lets it rewrite its section."""
+    command = [sys.executable, "-m", "benchmarks.checkpoint_call"]
+    command += ["--quick"] if quick else ["--profile"]
+    command += ["--write"] if write else []
+    print("measuring the checkpoint call ...", file=sys.stderr, flush=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr)
+
+
+def _store_profile(quick: bool) -> str:
+    workflows, steps = QUICK_PROFILED if quick else PROFILED
+    command = [sys.executable, "-m", "benchmarks._store_profile", str(workflows), str(steps)]
+    print("profiling the hottest store workload ...", file=sys.stderr, flush=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return f"(The profile failed: {done.stderr.strip().splitlines()[-1:]})"
+    return done.stdout
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +244,12 @@ def _parser() -> argparse.ArgumentParser:
         "a cap stays",
     )
     parser.add_argument("--processes", type=int, help="measuring processes per row and side")
-    parser.add_argument("--output", type=Path, help="write the report here as well")
+    parser.add_argument("--output", type=Path, help="write the reference report here as well")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of {', '.join(SECTIONS)}; a full run has all",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -198,11 +290,15 @@ def _is_full(args: argparse.Namespace) -> bool:
     return not args.quick and args.rows == "*" and not any(overrides)
 
 
-def _measure_all(jobs: list[_Job]) -> dict[tuple[Row, Sdk], Outcome]:
-    """Measure every job in rounds of one process each, so slow drifts of the machine spread."""
+def _measure_all(jobs: list[_Job], suite: list[_suite.Job]) -> dict[tuple[Row, Sdk], Outcome]:
+    """Measure every job in rounds of one process each, so slow drifts of the machine spread.
+
+    The suite's jobs (store, fan-out, HTTP) take their turns in the same rounds; each keeps
+    its processes' lines, or the first failure.
+    """
     measurements: dict[_Job, list[Measurement]] = {job: [] for job in jobs}
     stopped: dict[_Job, Capped | str] = {}
-    rounds = max(job.plan.processes for job in jobs)
+    rounds = max([job.plan.processes for job in jobs] + [job.processes for job in suite] + [1])
     # The cases' SQLite files live here; a runner's threads may still write while a case exits.
     with tempfile.TemporaryDirectory(prefix="durable-bench-") as scratch:
         for round_number in range(1, rounds + 1):
@@ -217,12 +313,26 @@ def _measure_all(jobs: list[_Job]) -> dict[tuple[Row, Sdk], Outcome]:
                     stopped[job] = Capped(exc.seconds)
                 except CaseFailed as exc:
                     stopped[job] = str(exc)
+            for step in suite:
+                if step.failure is not None or round_number > step.processes:
+                    continue
+                label = f"[{round_number}/{step.processes}] {step.label}"
+                print(f"measuring {label} ...", file=sys.stderr, flush=True)
+                try:
+                    step.lines.append(_run_command(step.command(), scratch, None))
+                except CaseFailed as exc:
+                    step.failure = str(exc)
     return {(job.row, job.sdk): stopped.get(job) or Result.of(measurements[job]) for job in jobs}
 
 
 def _run_case(case: Case, scratch: str) -> Measurement:
     """Measure ``case`` in a fresh interpreter."""
     command = [sys.executable, "-m", "benchmarks._measure", case.to_json()]
+    return Measurement.from_json(_run_command(command, scratch, case.cap_seconds))
+
+
+def _run_command(command: list[str], scratch: str, cap_seconds: float | None) -> str:
+    """Run one measuring process; return the last line it printed."""
     try:
         done = subprocess.run(
             command,
@@ -234,22 +344,23 @@ def _run_case(case: Case, scratch: str) -> Measurement:
         )
     except subprocess.TimeoutExpired as exc:
         raise CaseFailed(f"did not finish within {CASE_TIMEOUT_SECONDS} s") from exc
-    if done.returncode == CAPPED_EXIT_STATUS and case.cap_seconds is not None:
-        raise CaseCapped(case.cap_seconds)
+    if done.returncode == CAPPED_EXIT_STATUS and cap_seconds is not None:
+        raise CaseCapped(cap_seconds)
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
         last = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise CaseFailed(f"exited with {done.returncode}: {last[0]}")
-    return Measurement.from_json(done.stdout.strip().splitlines()[-1])
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _environment(elapsed: float) -> list[str]:
     versions = ", ".join(
-        f"{name} {version(name)}"
+        f"{name} {_version(name)}"
         for name in (
             "durable-async",
             "aws-durable-execution-sdk-python",
             "aws-durable-execution-sdk-python-testing",
+            "dbos",
         )
     )
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -260,6 +371,13 @@ def _environment(elapsed: float) -> list[str]:
         f"{elapsed:.0f} s",
         f"{versions}; {_source()}",
     ]
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _source() -> str:
