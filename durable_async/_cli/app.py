@@ -273,7 +273,7 @@ def _function_filter(value: str) -> str:
     Each operation shows its type, status, attempts, duration and a preview of its result or
     error. For a running execution, each callback it waits for is shown with the command that
     answers it.
-    """
+    """,
 )
 @click.argument("execution")
 @click.option("--events", is_flag=True, help="print the history events instead of the tree")
@@ -357,7 +357,7 @@ def heartbeat(**values: Any) -> int:
     help="""Stop a running execution: it ends STOPPED and its run exits 6.
 
     EXECUTION is the execution's name or ARN.
-    """
+    """,
 )
 @click.argument("execution")
 @click.option("--reason", metavar="TEXT", help="the message the STOPPED execution records")
@@ -384,7 +384,7 @@ def stop(execution: str, reason: str | None, store: str, as_json: bool) -> int:
     them at a Lambda Invoke endpoint instead (sam local start-lambda), with --function-configs
     saying which are durable. The first line on stdout is `serving http://HOST:PORT`.
     SIGINT or SIGTERM stops it. See docs/serve.md.
-    """
+    """,
 )
 @click.option(
     "--host",
@@ -453,7 +453,7 @@ def serve(
     Renames the package in imports, makes durable functions async def and awaits every durable
     call. Prints a unified diff unless --write is given. Exit status 0 when everything was
     ported, 1 when some places need a hand (one line each on stderr).
-    """
+    """,
 )
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--write", is_flag=True, help="write the files in place")

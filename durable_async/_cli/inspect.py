@@ -25,6 +25,7 @@ from durable_async._cli.render import (
     event_grid,
     operation_grid,
     payload_preview,
+    printable,
     show,
 )
 from durable_async.service.local.engine import LocalDurableService
@@ -66,7 +67,7 @@ async def list_executions(options: ListOptions) -> int:
     now = int(time.time() * 1000)
     for e in shown:
         start, end = e.get("StartTimestamp"), e.get("EndTimestamp")
-        grid.rows.append(
+        grid.add(
             [
                 str(e["DurableExecutionName"]),
                 str(e["Status"]),
@@ -190,4 +191,4 @@ def _print_callback_hints(
         print()
     for op in waiting:
         name = callback_name(op, by_id)
-        print(f"waiting for callback {name}: {hint.command(name)}")
+        print(printable(f"waiting for callback {name}: {hint.command(name)}"))

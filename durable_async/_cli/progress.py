@@ -16,7 +16,13 @@ from collections.abc import AsyncIterator
 from typing import IO, Any, Protocol
 
 from durable_async._cli.common import DEFAULT_STORE, duration
-from durable_async._cli.render import EventNames, event_line, operation_grid, status_style
+from durable_async._cli.render import (
+    EventNames,
+    event_line,
+    operation_grid,
+    printable,
+    status_style,
+)
 from durable_async.service import ServiceError
 from durable_async.service.local.engine import LocalDurableService
 
@@ -138,7 +144,8 @@ class Lines:
             print(event_line(event, self.names), file=self.stream, flush=True)
             if event.get("EventType") == "CallbackStarted":
                 name = callback_name(event, self.operations)
-                print(f"  answer it: {self.hint.command(name)}", file=self.stream, flush=True)
+                answer = printable(self.hint.command(name))
+                print(f"  answer it: {answer}", file=self.stream, flush=True)
 
     def _remember(self, event: dict[str, Any]) -> None:
         op_id = event.get("Id")
@@ -187,7 +194,7 @@ class Table:
         for op in operations:
             if op.get("Type") == "CALLBACK" and op.get("Status") == "STARTED":
                 command = self.hint.command(callback_name(op, by_id))
-                parts.append(Text(f"answer it: {command}", style="dim"))
+                parts.append(Text(f"answer it: {printable(command)}", style="dim"))
         return Group(*parts)
 
     def close(self) -> None:

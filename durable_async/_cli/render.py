@@ -22,6 +22,7 @@ __all__ = [
     "event_line",
     "operation_grid",
     "payload_preview",
+    "printable",
     "rich_console",
     "status_style",
 ]
@@ -40,6 +41,15 @@ _STATUS_STYLES = {
     "READY": "magenta",
 }
 _EVENT = re.compile(r"(Execution|Step|Wait|Callback|Context|ChainedInvoke|Invocation)(.*)")
+# Control characters in names and payloads (a newline, an escape sequence) would break a row or
+# drive the terminal: they are shown escaped as JSON escapes them, so a JSON preview stays JSON.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with control characters escaped (``\\n``, ``\\u001b``)."""
+    return _CONTROL.sub(lambda m: _SHORT.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
 
 
 def status_style(status: str) -> str:
@@ -57,7 +67,7 @@ def payload_preview(text: str | None, limit: int = PREVIEW_CHARS) -> str:
     try:
         value = json.loads(text)
     except ValueError:
-        return _cut(text.replace("\n", " "), limit)
+        return _cut(text, limit)
     if _is_envelope(value):
         value = _unwrap(value)
     return _cut(json.dumps(value, ensure_ascii=False, default=str), limit)
@@ -99,6 +109,7 @@ def error_preview(error: Any, limit: int = PREVIEW_CHARS) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
+    text = printable(text)
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
 
 
@@ -112,6 +123,10 @@ class Grid:
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
     title: str | None = None
+
+    def add(self, cells: list[str]) -> None:
+        """Add a row, its control characters escaped."""
+        self.rows.append([printable(cell) for cell in cells])
 
     def plain(self) -> str:
         """Return the grid as aligned columns of plain text."""
@@ -177,39 +192,52 @@ OPERATION_HEADERS = ["OPERATION", "TYPE", "STATUS", "ATTEMPT", "DURATION", "DETA
 
 
 def operation_grid(operations: list[dict[str, Any]], now_ms: int | None = None) -> Grid:
-    """Return the operations (not the EXECUTION one) as a tree, children under their parent."""
+    """Return the operations (not the EXECUTION one) as a tree, children under their parent.
+
+    Each operation is one row, once: one whose parent is missing, or that sits in a loop of
+    parents (no service writes one, but a row must not vanish), is shown at the top level.
+    """
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    children: dict[str | None, list[dict[str, Any]]] = {}
-    known = {op["Id"] for op in operations if op.get("Type") != "EXECUTION"}
-    for op in operations:
-        if op.get("Type") == "EXECUTION":
-            continue
+    ops = [op for op in operations if op.get("Type") != "EXECUTION"]
+    known = {op.get("Id") for op in ops}
+    children: dict[Any, list[dict[str, Any]]] = {}
+    for op in ops:
         parent = op.get("ParentId")
-        children.setdefault(parent if parent in known else None, []).append(op)
+        children.setdefault(
+            parent if parent in known and parent != op.get("Id") else None, []
+        ).append(op)
     grid = Grid(list(OPERATION_HEADERS))
-    _add_children(grid, children, None, "", now)
+    shown: set[int] = set()
+    for op in children.get(None, []):
+        _add(grid, children, op, "", "", now, shown)
+    for op in ops:
+        if id(op) not in shown:
+            _add(grid, children, op, "", "", now, shown)
     return grid
 
 
-def _add_children(
+def _add(
     grid: Grid,
-    children: dict[str | None, list[dict[str, Any]]],
-    parent: str | None,
+    children: dict[Any, list[dict[str, Any]]],
+    op: dict[str, Any],
     indent: str,
+    branch: str,
     now: int,
+    shown: set[int],
 ) -> None:
-    siblings = children.get(parent, [])
-    for index, op in enumerate(siblings):
-        last = index == len(siblings) - 1
-        branch = "" if parent is None else ("└─ " if last else "├─ ")
-        grid.rows.append([indent + branch + operation_name(op), *operation_cells(op, now)])
-        deeper = indent + ("" if parent is None else ("   " if last else "│  "))
-        _add_children(grid, children, op["Id"], deeper, now)
+    shown.add(id(op))
+    grid.add([indent + branch + operation_name(op), *operation_cells(op, now)])
+    deeper = indent + {"": "", "└─ ": "   ", "├─ ": "│  "}[branch]
+    below = [child for child in children.get(op.get("Id"), []) if id(child) not in shown]
+    for index, child in enumerate(below):
+        last = index == len(below) - 1
+        _add(grid, children, child, deeper, "└─ " if last else "├─ ", now, shown)
 
 
 def operation_name(op: dict[str, Any]) -> str:
     """Return the operation's name, or its type and id when it has none."""
-    return str(op.get("Name") or f"({str(op.get('Type', '?')).lower()} {str(op['Id'])[:8]})")
+    kind = str(op.get("Type", "?")).lower()
+    return str(op.get("Name") or f"({kind} {str(op.get('Id', ''))[:8]})")
 
 
 def operation_cells(op: dict[str, Any], now: int) -> list[str]:
@@ -327,8 +355,8 @@ def event_line(event: dict[str, Any], names: EventNames) -> str:
     name = names.path(event)
     if str(event.get("EventType", "")).startswith("Execution"):
         name, kind = "", "execution"
-    line = f"{when}  {kind:<{_KIND_WIDTH}}  {verb:<{_VERB_WIDTH}}  {name}"
-    detail = event_detail(event)
+    line = f"{when}  {kind:<{_KIND_WIDTH}}  {verb:<{_VERB_WIDTH}}  {printable(name)}"
+    detail = printable(event_detail(event))
     return f"{line}  {detail}".rstrip() if detail else line.rstrip()
 
 
@@ -338,7 +366,7 @@ def event_grid(events: Iterable[dict[str, Any]]) -> Grid:
     grid = Grid(["ID", "TIME", "EVENT", "OPERATION", "DETAIL"])
     for event in events:
         path = "" if str(event.get("EventType", "")).startswith("Execution") else names.path(event)
-        grid.rows.append(
+        grid.add(
             [
                 str(event.get("EventId", "")),
                 clock_time(int(event.get("EventTimestamp", 0))),
