@@ -75,9 +75,13 @@ class _Branches:
     first building a branch (a closure, a name) for every item.
     """
 
-    def __init__(self, count: int, make: Callable[[int], _Branch]) -> None:
+    def __init__(
+        self, count: int, make: Callable[[int], _Branch], given_name: Callable[[int], str | None]
+    ) -> None:
         self._count = count
         self._make = make
+        #: The name the user gave branch ``index`` (None if none), without making the branch.
+        self.given_name = given_name
 
     def __len__(self) -> int:
         return self._count
@@ -130,8 +134,11 @@ async def run_map(
     # Names are asked for up front (a namer that raises fails the call, before anything runs).
     names = [namer(item, i) for i, item in enumerate(items)] if namer else None
 
+    def given_name(index: int) -> str | None:
+        return names[index] if names is not None else None
+
     def branch(index: int) -> _Branch:
-        given = names[index] if names is not None else None
+        given = given_name(index)
         return _Branch(index, bind(index, items[index]), given or f"map-item-{index}", given)
 
     shape = _Shape(
@@ -145,7 +152,8 @@ async def run_map(
         config.summary_generator,
         config.nesting_type,
     )
-    return await _run_batch(ctx, op_id, name, _Branches(len(items), branch), shape)
+    branches = _Branches(len(items), branch, given_name)
+    return await _run_batch(ctx, op_id, name, branches, shape)
 
 
 async def run_parallel(
@@ -157,10 +165,13 @@ async def run_parallel(
 ) -> BatchResult[Any]:
     """Run every function in its own branch; return the BatchResult."""
 
-    def branch(index: int) -> _Branch:
+    def given_name(index: int) -> str | None:
         func = functions[index]
-        given = func.name if isinstance(func, ParallelBranch) else None
-        return _Branch(index, func, given or f"parallel-branch-{index}", given)
+        return func.name if isinstance(func, ParallelBranch) else None
+
+    def branch(index: int) -> _Branch:
+        given = given_name(index)
+        return _Branch(index, functions[index], given or f"parallel-branch-{index}", given)
 
     shape = _Shape(
         "Parallel",
@@ -173,7 +184,8 @@ async def run_parallel(
         config.summary_generator,
         config.nesting_type,
     )
-    return await _run_batch(ctx, op_id, name, _Branches(len(functions), branch), shape)
+    branches = _Branches(len(functions), branch, given_name)
+    return await _run_batch(ctx, op_id, name, branches, shape)
 
 
 async def _run_batch(
@@ -237,9 +249,9 @@ class _Progress:
 
     def snapshot(self) -> tuple[CompletionItemStatus, ...]:
         """Each branch by index: its name and status (None while it has not started)."""
+        name, statuses = self.branches.given_name, self.statuses
         return tuple(
-            CompletionItemStatus(b.index, b.given_name, self.statuses.get(b.index))
-            for b in self.branches
+            CompletionItemStatus(i, name(i), statuses.get(i)) for i in range(len(self.branches))
         )
 
     def is_complete(self) -> bool:
