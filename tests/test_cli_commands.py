@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from durable_async.service.local.store import SqliteStore
+
 ENTRY_POINT = str(Path(sys.executable).parent / "durable-async")
 CALL_TIMEOUT = 30.0
 POLL_TIMEOUT = 20.0
@@ -583,3 +585,55 @@ async def test_help_describes_each_command(
     assert done.code == 0, done.err
     for word in words:
         assert word in done.out
+
+
+async def _opened_with(db: Path, pid: int) -> list[str]:
+    """Return the durabilities the process ``pid`` opened the store ``db`` with."""
+    async with SqliteStore(db) as store:
+        return [row["durability"] for row in await store.openers() if row["pid"] == pid]
+
+
+async def test_writing_commands_open_the_store_with_the_durability_asked_for(
+    project: Path, start: Start
+) -> None:
+    """run, callback, stop and serve pass --durability to the store; without it, full."""
+    db = project / ".durable" / "durable.sqlite3"
+    run = await start(
+        "run", "app.py:handler", "--input", json.dumps(ORDER), "--name", "d-1",
+        "--durability", "normal",
+    )  # fmt: skip
+    await run.until_line(HINT.format("d-1"))
+    assert await _opened_with(db, run.process.pid) == ["normal"]
+
+    beat = await _call_with_pid(
+        project, "callback", "heartbeat", "--execution", "d-1", "--name", "approval",
+        "--durability", "normal",
+    )  # fmt: skip
+    stopped = await _call_with_pid(project, "stop", "d-1")
+    assert await run.wait() == EXIT_STOPPED
+    assert await _opened_with(db, beat) == ["normal"]
+    assert await _opened_with(db, stopped) == ["full"]
+
+    serve = await start("serve", "--port", "0", "--durability", "normal")
+    async with asyncio.timeout(POLL_TIMEOUT):
+        while not serve.stdout.read_text().startswith("serving http://127.0.0.1:"):
+            assert serve.process.returncode is None, serve.err_lines()
+            await asyncio.sleep(POLL_INTERVAL)
+    assert await _opened_with(db, serve.process.pid) == ["normal"]
+    serve.process.send_signal(signal.SIGTERM)
+    assert await serve.wait() == 0, serve.err_lines()
+    refused = await call(project, "run", "app.py:nap", "--durability", "fsync")
+    assert refused.code == EXIT_USAGE
+    assert "'fsync' is not one of 'full', 'normal'" in refused.err
+
+
+async def _call_with_pid(project: Path, *args: str) -> int:
+    """Run a command to its end with exit 0; return its pid."""
+    process = await asyncio.create_subprocess_exec(
+        ENTRY_POINT, *args, cwd=project,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(CALL_TIMEOUT):
+        _, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return process.pid

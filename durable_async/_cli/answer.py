@@ -22,6 +22,7 @@ from durable_async._cli.common import (
 )
 from durable_async._cli.progress import callback_name
 from durable_async.service import ServiceError
+from durable_async.service.local._sqlite import Durability
 from durable_async.service.local.engine import LocalDurableService
 
 __all__ = ["CallbackOptions", "StopOptions", "answer_callback", "stop"]
@@ -40,12 +41,13 @@ class CallbackOptions:
     error_type: str | None = None
     error_message: str | None = None
     json: bool = False
+    durability: Durability | None = None
 
 
 async def answer_callback(options: CallbackOptions) -> int:
     """Complete or heartbeat a started callback, found by id or by execution and name."""
     _check_address(options)
-    async with open_service(options.store) as service:
+    async with open_service(options.store, options.durability) as service:
         callback_id = options.callback_id or await _callback_id(service, options)
         try:
             if options.action == "succeed":
@@ -158,11 +160,12 @@ class StopOptions:
     execution: str
     error_message: str | None = None
     json: bool = False
+    durability: Durability | None = None
 
 
 async def stop(options: StopOptions) -> int:
     """End a running execution as STOPPED."""
-    async with open_service(options.store) as service:
+    async with open_service(options.store, options.durability) as service:
         found = await find_execution(service, options.execution)
         status = found.execution["Status"]
         if status != "RUNNING":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -76,6 +77,12 @@ def _store_option(help_text: str) -> Callable[[_F], _F]:
     )
 
 
+_DURABILITY: Callable[[_F], _F] = click.option(
+    "--durability",
+    type=click.Choice(["full", "normal"]),
+    help="SQLite fsync at every commit (full) or at WAL checkpoints (normal, faster); "
+    "default $DURABLE_ASYNC_DURABILITY, else full",
+)
 _READ_STORE: Callable[[_F], _F] = _store_option("the SQLite store the executions ran in")
 _JSON: Callable[[_F], _F] = click.option(
     "--json", "as_json", is_flag=True, help="print JSON for programs to read"
@@ -173,6 +180,7 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str | None) -
     show_default=True,
     help="auto: a live table on a terminal, lines elsewhere",
 )
+@_DURABILITY
 @_JSON
 def run(
     target: str,
@@ -186,6 +194,7 @@ def run(
     port: int,
     functions: tuple[str, ...],
     progress: str,
+    durability: Literal["full", "normal"] | None,
     as_json: bool,
 ) -> int:
     from durable_async._cli.run import RunOptions
@@ -204,6 +213,7 @@ def run(
         functions=list(functions),
         progress=progress,
         json=as_json,
+        durability=durability,
     )
     return run_execution(options)
 
@@ -316,6 +326,7 @@ def _callback_address(function: Any) -> Any:
     )(function)
     function = click.option("--name", metavar="CALLBACK_NAME", help="the callback's name")(function)
     function = _READ_STORE(function)
+    function = _DURABILITY(function)
     return _JSON(function)
 
 
@@ -362,12 +373,21 @@ def heartbeat(**values: Any) -> int:
 @click.argument("execution")
 @click.option("--reason", metavar="TEXT", help="the message the STOPPED execution records")
 @_store_option("the SQLite store the execution runs in")
+@_DURABILITY
 @_JSON
-def stop(execution: str, reason: str | None, store: str, as_json: bool) -> int:
+def stop(
+    execution: str,
+    reason: str | None,
+    store: str,
+    durability: Literal["full", "normal"] | None,
+    as_json: bool,
+) -> int:
     from durable_async._cli.answer import StopOptions
     from durable_async._cli.answer import stop as stop_execution
 
-    options = StopOptions(store=store, execution=execution, error_message=reason, json=as_json)
+    options = StopOptions(
+        store=store, execution=execution, error_message=reason, json=as_json, durability=durability
+    )
     return _execute(stop_execution(options))
 
 
@@ -420,6 +440,7 @@ def stop(execution: str, reason: str | None, store: str, as_json: bool) -> int:
     metavar="JSON|@FILE",
     help='which functions are durable: {"Name": {"DurableConfig": {"ExecutionTimeout": 60}}}',
 )
+@_DURABILITY
 def serve(
     host: str,
     port: int,
@@ -428,8 +449,14 @@ def serve(
     functions: tuple[str, ...],
     lambda_endpoint: str | None,
     function_configs: str | None,
+    durability: Literal["full", "normal"] | None,
 ) -> int:
     from durable_async import _serve
+    from durable_async.service.local._sqlite import DURABILITY_ENV
+
+    if durability is not None:
+        # serve opens its store with the durability this variable names when given none.
+        os.environ[DURABILITY_ENV] = durability
 
     try:
         config = _serve.config_from(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from durable_async.service import ServiceError
+from durable_async.service.local._sqlite import Durability
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.store import MemoryStore, SqliteStore, Store
 
@@ -69,15 +70,21 @@ def exit_code_of(status: str | None) -> int:
     return _STATUS_EXIT.get(status or "", EXIT_FAILED)
 
 
-def open_store(spec: str) -> Store:
-    """Return the store ``--store`` names: a SQLite file, or process memory."""
+def open_store(spec: str, durability: Durability | None = None) -> Store:
+    """Return the store ``--store`` names: a SQLite file, or process memory.
+
+    ``durability`` is ``--durability``; None leaves it to ``$DURABLE_ASYNC_DURABILITY``, else full.
+    """
     if spec in MEMORY:
         return MemoryStore()
-    return SqliteStore(Path(spec))  # it creates its folder, readable by its owner only
+    # The store creates its folder and file readable by their owner only.
+    return SqliteStore(Path(spec), durability=durability)
 
 
 @asynccontextmanager
-async def open_service(spec: str) -> AsyncIterator[LocalDurableService]:
+async def open_service(
+    spec: str, durability: Durability | None = None
+) -> AsyncIterator[LocalDurableService]:
     """Open the existing store ``spec`` for a command that inspects or answers executions."""
     if spec in MEMORY:
         raise CliError(
@@ -90,7 +97,7 @@ async def open_service(spec: str) -> AsyncIterator[LocalDurableService]:
             EXIT_NOT_FOUND,
         )
     try:
-        async with open_store(spec) as store:
+        async with open_store(spec, durability) as store:
             yield LocalDurableService(store)
     except (ServiceError, OSError) as exc:
         raise CliError(str(exc)) from exc

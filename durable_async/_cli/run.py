@@ -26,6 +26,7 @@ from durable_async._cli.progress import CallbackHint, follow, make_progress
 from durable_async._execution import DurableHandler
 from durable_async._loader import load, parse_named_target
 from durable_async.service import ServiceError
+from durable_async.service.local._sqlite import Durability
 from durable_async.service.local.clock import Clock, RealClock, SkipClock
 from durable_async.service.local.engine import LocalDurableService
 from durable_async.service.local.http import LocalHttpServer
@@ -50,6 +51,7 @@ class RunOptions:
     functions: list[str] = field(default_factory=list)
     progress: str = "auto"
     json: bool = False
+    durability: Durability | None = None
 
 
 def load_handler(target: str) -> tuple[DurableHandler[Any, Any], str]:
@@ -130,7 +132,7 @@ async def _run(
     assert task is not None
     terminated.install(task)
     clock: Clock = SkipClock() if options.skip_time else RealClock()
-    async with open_store(options.store) as store:
+    async with open_store(options.store, options.durability) as store:
         latency = options.latency_ms / 1000
         service = LocalDurableService(store, clock, checkpoint_latency=latency)
         async with LocalRunner(service, clock=clock) as runner:
