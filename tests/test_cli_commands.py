@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -637,3 +638,42 @@ async def _call_with_pid(project: Path, *args: str) -> int:
         _, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     return process.pid
+
+
+@pytest.mark.parametrize(
+    ("mode", "table_headers", "event_lines"),
+    [
+        pytest.param("table", 1, [], id="table-off-a-terminal-prints-the-last-one"),
+        pytest.param(
+            "lines",
+            0,
+            [
+                ["execution", "started"],
+                ["wait", "started"],
+                ["invocation", "ended"],
+                ["wait", "succeeded"],
+                ["invocation", "ended"],
+                ["execution", "succeeded"],
+            ],
+            id="lines",
+        ),
+        pytest.param("off", 0, [], id="off"),
+    ],
+)
+async def test_progress_modes_off_a_terminal(
+    project: Path, mode: str, table_headers: int, event_lines: list[list[str]]
+) -> None:
+    """--progress picks the view; the status line stays last on stderr, stdout the result."""
+    done = await call(
+        project, "run", "app.py:nap", "--input", '{"seconds": 5}', "--skip-time",
+        "--progress", mode,
+    )  # fmt: skip
+
+    assert done.code == 0, done.err
+    assert done.json() == "rested"
+    lines = done.err.splitlines()
+    assert lines[0].startswith("durable-async: local service at http://127.0.0.1:")
+    assert lines[-1].endswith(": SUCCEEDED")
+    assert sum(line.split()[:1] == ["OPERATION"] for line in lines) == table_headers
+    events = [line for line in lines if re.match(r"\d\d:\d\d:\d\d\.\d{3}  ", line)]
+    assert [line.split()[1:3] for line in events] == event_lines

@@ -201,3 +201,5 @@ class Table:
         """Stop redrawing, leaving the last table on screen."""
         if self.started:
             self.live.stop()
+            if not self.console.is_terminal:
+                self.console.line()  # off a terminal the last table ends without one
