@@ -195,9 +195,8 @@ async def test_run_records_the_execution_in_the_sqlite_store(tmp_path: Path, spa
         for line in progress:
             if line.split()[1] == "step":
                 steps.setdefault(line.split()[3], []).append(line.split()[2])
-        assert steps == dict.fromkeys(
-            ["reserve", "print-label", "charge", "ship"], ["started", "succeeded"]
-        )
+        names = ["reserve", "print-label", "charge", "ship"]
+        assert steps == {name: ["started", "succeeded"] for name in names}
         execution = await store.service.describe_execution(arn)
         assert json.loads(execution["Result"]) == cli.output()
         assert await store.status("cool-off") == "SUCCEEDED"
