@@ -48,13 +48,15 @@ class _Target:
         return f"| {self.item} | {self.target} | {self.measured} | {verdict} |"
 
 
-def _ratios(ours: Sequence[StoreMeasurement], peer: Sequence[StoreMeasurement]) -> list[float]:
-    """Each round's peer wall over ours (median of each process's samples)."""
-    pairs = zip(ours, peer, strict=False)
-    return [
-        statistics.median(s.wall for s in p.samples) / statistics.median(s.wall for s in o.samples)
-        for o, p in pairs
-    ]
+def _ratios(
+    ours: Sequence[StoreMeasurement], peer: Sequence[StoreMeasurement], what: str = "wall"
+) -> list[float]:
+    """Each round's peer figure over ours (median of each process's samples)."""
+
+    def median(m: StoreMeasurement) -> float:
+        return float(statistics.median(getattr(s, what) for s in m.samples))
+
+    return [median(p) / median(o) for o, p in zip(ours, peer, strict=False)]
 
 
 def _spread(values: Sequence[float], digits: int = 1) -> str:
@@ -78,8 +80,9 @@ _Points = dict[str, list[tuple[float, float, float]]]
 def _store_section(measured: Measured) -> tuple[list[str], list[_Target], list[_Bar]]:
     lines = [
         "| workload | side | checkpoint calls | SQLite transactions | wall s | CPU s | "
-        "peak RSS growth MiB | steps / s | DBOS ÷ ours, wall (spread over rounds) | target |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "peak RSS growth MiB | steps / s | DBOS ÷ ours: wall (spread over rounds) | "
+        "DBOS ÷ ours: CPU | target (on wall) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     targets: list[_Target] = []
     bars: list[_Bar] = []
@@ -91,6 +94,7 @@ def _store_section(measured: Measured) -> tuple[list[str], list[_Target], list[_
         mine = StoreResult.of(ours)
         theirs = StoreResult.of(dbos) if dbos else None
         ratios = _ratios(ours, dbos) if dbos else []
+        cpu_ratios = _ratios(ours, dbos, "cpu") if dbos else []
         if row.workload is StoreWorkload.MAP:
             per_item[row.steps] = mine.wall / row.units
         verdict = "-"
@@ -114,6 +118,7 @@ def _store_section(measured: Measured) -> tuple[list[str], list[_Target], list[_
                 f"{result.transactions:g} | {result.wall:.3f} | {result.cpu:.3f} | "
                 f"{_mib(result.rss_growth_bytes)} | {row.units / result.wall:,.0f} | "
                 f"{_spread(ratios) if ours_side and ratios else ''} | "
+                f"{_spread(cpu_ratios) if ours_side and cpu_ratios else ''} | "
                 f"{verdict if ours_side else ''} |"
             )
         bars.append((row.title, row.units / mine.wall, row.units / theirs.wall if theirs else None))
@@ -336,10 +341,10 @@ def write(page_path: Path, block: str) -> None:
     """Replace the text between this command's markers (or add them after the title)."""
     page = page_path.read_text(encoding="utf-8")
     generated = f"{BEGIN}\n{block.strip()}\n{END}"
-    if BEGIN in page and END in page:
-        head, rest = page.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        page = f"{head}{generated}{tail}"
+    # The markers on lines of their own: the page may name them in its prose.
+    found = re.search(f"^{re.escape(BEGIN)}$.*?^{re.escape(END)}$", page, re.DOTALL | re.MULTILINE)
+    if found is not None:
+        page = page[: found.start()] + generated + page[found.end() :]
     else:
         page = page.rstrip("\n") + f"\n\n{generated}\n"
     page_path.write_text(page, encoding="utf-8")
