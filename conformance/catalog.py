@@ -69,7 +69,7 @@ class Catalog:
 
     def hosted_for(self, ids: list[str]) -> list[Function]:
         """The functions answering ``ids``, and every function that answers none (targets)."""
-        answering = set(self.answered_by.values())
+        answering = set(self.answered_by.values()) | set(self.ignored.values())
         names = {self.answered_by[rid] for rid in ids} | (set(self.functions) - answering)
         return [function for name, function in self.functions.items() if name in names]
 

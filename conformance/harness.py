@@ -23,6 +23,7 @@ import dataclasses
 import json
 import re
 import shlex
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -184,7 +185,10 @@ def record(outcomes: list[Outcome], path: Path, target: str, handlers: str) -> N
                 "aws-durable-execution-conformance-tests",
             )
         },
-        "outcomes": {o.requirement_id: {"status": o.status, "reason": o.reason} for o in outcomes},
+        "outcomes": {
+            o.requirement_id: {"status": o.status, "gaps": list(o.gaps), "reason": o.reason}
+            for o in outcomes
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
@@ -221,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the reference handlers' recorded outcomes, a column of the dex table",
     )
     args = parser.parse_args(argv)
+    # The services run in sessions of their own: on SIGTERM, unwind so each is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     theirs = args.templates is not None and args.templates.resolve() != TEMPLATES.resolve()
     catalog = load_catalog(args.templates or TEMPLATES, strict=not theirs)
     ids = catalog.select(args.ids, args.suite)

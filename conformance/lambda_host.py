@@ -166,6 +166,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.run:
         run_once(args.run, args.name, Path(args.paths[0]), Path(args.paths[1]))
+        # Lambda answers when the handler returns and freezes the sandbox: no interpreter
+        # teardown (joining an SDK's threads, finalizers) may delay the answer. The outcome and
+        # every log line are written and flushed by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     else:
         raw: dict[str, Any] = json.loads(args.functions)
         asyncio.run(_serve({name: _spec(spec) for name, spec in raw.items()}))

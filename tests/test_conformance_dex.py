@@ -263,6 +263,14 @@ Resources:
     Properties:
       CodeUri: build/
       Handler: invoke.target.handler
+  Newer:
+    Type: AWS::Serverless::Function
+    TestingMetadata:
+      TestDescription: ["99-2"]
+    Properties:
+      CodeUri: build/
+      Handler: newer.handler
+      DurableConfig: {}
 """
 
 
@@ -273,9 +281,10 @@ def test_reference_style_templates_are_read_as_cloudformation_would_deploy_them(
     with pytest.raises(ValueError, match="99-1"):
         load_catalog(tmp_path)
     catalog = load_catalog(tmp_path, strict=False)
-    assert set(catalog.functions) == {"Caller", "Target"}  # the role and table are no functions
+    # The role and the table are no functions.
+    assert set(catalog.functions) == {"Caller", "Target", "Newer"}
     assert catalog.answered_by == {"5-1": "Caller"}
-    assert catalog.ignored == {"99-1": "Caller"}
+    assert catalog.ignored == {"99-1": "Caller", "99-2": "Newer"}
     caller, target = catalog.functions["Caller"], catalog.functions["Target"]
     assert (caller.target, caller.durable, caller.execution_timeout) == (
         "invoke.caller:handler",
@@ -290,6 +299,7 @@ def test_reference_style_templates_are_read_as_cloudformation_would_deploy_them(
         "TABLE": "Attempts",
         "ATTEMPTS": "3",
     }
+    # A function for ids this suite lacks is no invoke target either.
     assert catalog.hosted_for(["5-1"]) == [caller, target]
 
 
@@ -323,14 +333,15 @@ def _post(url: str, body: object) -> tuple[int, dict[str, str], Any]:
 def test_the_lambda_endpoint_runs_each_function_from_its_code_with_its_environment(
     tmp_path: Path,
 ) -> None:
-    """Code directory, variables, JSON log lines of any logger, and a crash as Lambda names it."""
+    """Code directory, variables, JSON log lines of any logger, a crash as Lambda names it, and
+    an answer as soon as the handler returns."""
     code = tmp_path / "build" / "suite"
     code.mkdir(parents=True)
     (code / "__init__.py").write_text("")
     (code / "handlers.py").write_text(
         textwrap.dedent(
             """\
-            import logging, os
+            import logging, os, threading
 
             def echo(event, context):
                 logging.getLogger("theirs").info(
@@ -340,6 +351,11 @@ def test_the_lambda_endpoint_runs_each_function_from_its_code_with_its_environme
 
             def crash(event, context):
                 os._exit(3)
+
+            def linger(event, context):
+                # A non-daemon thread that never ends would hold up interpreter exit forever.
+                threading.Thread(target=threading.Event().wait).start()
+                return "answered"
             """
         )
     )
@@ -349,6 +365,7 @@ def test_the_lambda_endpoint_runs_each_function_from_its_code_with_its_environme
     functions = [
         Function("Echo", "suite.handlers:echo", environment=(("GREETING", "hi"),), **common),
         Function("Crash", "suite.handlers:crash", **common),
+        Function("Linger", "suite.handlers:linger", **common),
     ]
     host = start_lambda_host(functions, tmp_path, base_environment(logs), "http://127.0.0.1:9")
     try:
@@ -363,6 +380,8 @@ def test_the_lambda_endpoint_runs_each_function_from_its_code_with_its_environme
         assert headers["X-Amz-Function-Error"] == "Unhandled"
         assert body["errorType"] == "Runtime.ExitError"
         assert "exit status 3" in body["errorMessage"]
+        # Lambda answers when the handler returns; the sandbox's teardown is no part of it.
+        assert _post(invoke.format("Linger"), {})[::2] == (200, "answered")
         status, headers, body = _post(invoke.format("Nobody"), {})
         assert status == 404
         assert headers["X-Amzn-ErrorType"] == "ResourceNotFoundException"
