@@ -29,6 +29,9 @@ from aws_durable_execution_conformance_tests.variables import PlaceholderContext
 from conformance.catalog import Function
 
 PASSED, FAILED, NOT_RUN = "passed", "failed", "not run"
+# The field of a line the handler printed, as conformance.handlers._logs keeps it (not imported
+# here: importing it installs its capture in this process).
+STDOUT_FIELD = "stdout"
 POLL_INTERVAL = 0.05  # seconds between history polls; the suite's 2 s suits AWS, not loopback
 SYNC_TIMEOUT = 120.0  # how long a synchronous requirement may take to end
 
@@ -176,8 +179,11 @@ def _wait_until_ended(arn: str, client: Any) -> None:
 def execution_log_events(log_dir: Path, arn: str) -> list[dict[str, Any]]:
     """The log records of execution ``arn`` as CloudWatch events (timestamp, message).
 
-    The suite's CloudWatch query keeps records whose top-level ``durableExecutionArn`` or
-    ``executionArn`` is the execution's ARN; so does this.
+    A log record's message is its JSON line; a line the handler printed to stdout (kept as
+    ``{"timestamp": ..., "stdout": LINE}`` by :mod:`conformance.handlers._logs`) is ``LINE``,
+    as Lambda sends a printed line to CloudWatch. The suite's CloudWatch query keeps events
+    whose message is a JSON object with a top-level ``durableExecutionArn`` or ``executionArn``
+    equal to the execution's ARN; so does this.
     """
     events: list[dict[str, Any]] = []
     for path in sorted(log_dir.glob("*.jsonl")):
@@ -186,8 +192,23 @@ def execution_log_events(log_dir: Path, arn: str) -> list[dict[str, Any]]:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if arn not in (record.get("executionArn"), record.get("durableExecutionArn")):
+            if not isinstance(record, dict) or "timestamp" not in record:
+                continue
+            message = line
+            if isinstance(record.get(STDOUT_FIELD), str) and "message" not in record:
+                message = record[STDOUT_FIELD]
+                try:
+                    fields = json.loads(message)
+                except ValueError:
+                    continue  # not JSON: CloudWatch's JSON filter never selects it
+                if not isinstance(fields, dict):
+                    continue
+            else:
+                fields = record
+            if arn not in (fields.get("executionArn"), fields.get("durableExecutionArn")):
                 continue
             stamp = datetime.fromisoformat(record["timestamp"]).timestamp() * 1000
-            events.append({"timestamp": int(stamp), "ingestionTime": len(events), "message": line})
+            events.append(
+                {"timestamp": int(stamp), "ingestionTime": len(events), "message": message}
+            )
     return events
