@@ -42,8 +42,44 @@ class ExecutionStatus(StrEnum):
     STOPPED = "STOPPED"
 
 
+class _Lookups:
+    """Finding operations by name path, for a result and for an operation's children alike.
+
+    ``get_operation(path, op_type)`` is the one search; the rest name a type.
+    """
+
+    __slots__ = ()
+
+    def get_operation(self, path: str, op_type: OperationType | None = None) -> RecordedOperation:
+        raise NotImplementedError
+
+    def get_operation_by_name(self, name: str) -> RecordedOperation:
+        """Return the first operation named ``name`` (the reference's name)."""
+        return self.get_operation(paths.escape(name))
+
+    def get_step(self, path: str) -> RecordedOperation:
+        """Return the step at ``path`` (or the first step named ``path`` at any depth)."""
+        return self.get_operation(path, OperationType.STEP)
+
+    def get_wait(self, path: str) -> RecordedOperation:
+        """Return the wait at ``path``."""
+        return self.get_operation(path, OperationType.WAIT)
+
+    def get_callback(self, path: str) -> RecordedOperation:
+        """Return the callback at ``path``."""
+        return self.get_operation(path, OperationType.CALLBACK)
+
+    def get_context(self, path: str) -> RecordedOperation:
+        """Return the CONTEXT operation at ``path`` (child context, map, item, branch...)."""
+        return self.get_operation(path, OperationType.CONTEXT)
+
+    def get_invoke(self, path: str) -> RecordedOperation:
+        """Return the chained invoke at ``path``."""
+        return self.get_operation(path, OperationType.CHAINED_INVOKE)
+
+
 @dataclass(slots=True)
-class RecordedOperation(Operation):
+class RecordedOperation(_Lookups, Operation):
     """A recorded operation with its place in the tree: its path, index and children.
 
     ``path`` names it from the root (``"price-lines/1/price"``), ``index`` is its position in
@@ -83,33 +119,9 @@ class RecordedOperation(Operation):
         """Return every operation below this one that ``path`` matches, in creation order."""
         return _find(self.child_operations, path, None)
 
-    def get_operation_by_name(self, name: str) -> RecordedOperation:
-        """Return the first operation below this one named ``name`` (the reference's name)."""
-        return self.get_operation(paths.escape(name))
-
-    def get_step(self, path: str) -> RecordedOperation:
-        """Return the step at ``path`` below this one."""
-        return self.get_operation(path, OperationType.STEP)
-
-    def get_wait(self, path: str) -> RecordedOperation:
-        """Return the wait at ``path`` below this one."""
-        return self.get_operation(path, OperationType.WAIT)
-
-    def get_callback(self, path: str) -> RecordedOperation:
-        """Return the callback at ``path`` below this one."""
-        return self.get_operation(path, OperationType.CALLBACK)
-
-    def get_context(self, path: str) -> RecordedOperation:
-        """Return the CONTEXT operation at ``path`` below this one."""
-        return self.get_operation(path, OperationType.CONTEXT)
-
-    def get_invoke(self, path: str) -> RecordedOperation:
-        """Return the chained invoke at ``path`` below this one."""
-        return self.get_operation(path, OperationType.CHAINED_INVOKE)
-
 
 @dataclass
-class DurableTestResult:
+class DurableTestResult(_Lookups):
     """An execution as the service recorded it.
 
     ``result`` is the handler's return value decoded from JSON; ``operations`` every operation
@@ -146,30 +158,6 @@ class DurableTestResult:
     def get_operations(self, path: str) -> list[RecordedOperation]:
         """Return every operation ``path`` matches (``"items/*/price"``), in creation order."""
         return _find(self.root_operations, path, None)
-
-    def get_operation_by_name(self, name: str) -> RecordedOperation:
-        """Return the first operation named ``name`` (the reference's name)."""
-        return self.get_operation(paths.escape(name))
-
-    def get_step(self, path: str) -> RecordedOperation:
-        """Return the step at ``path`` (or the first step named ``path`` at any depth)."""
-        return self.get_operation(path, OperationType.STEP)
-
-    def get_wait(self, path: str) -> RecordedOperation:
-        """Return the wait at ``path``."""
-        return self.get_operation(path, OperationType.WAIT)
-
-    def get_callback(self, path: str) -> RecordedOperation:
-        """Return the callback at ``path``."""
-        return self.get_operation(path, OperationType.CALLBACK)
-
-    def get_context(self, path: str) -> RecordedOperation:
-        """Return the CONTEXT operation at ``path`` (child context, map, item, branch...)."""
-        return self.get_operation(path, OperationType.CONTEXT)
-
-    def get_invoke(self, path: str) -> RecordedOperation:
-        """Return the chained invoke at ``path``."""
-        return self.get_operation(path, OperationType.CHAINED_INVOKE)
 
 
 def build_operations(wire: Iterable[dict[str, Any]]) -> list[RecordedOperation]:
