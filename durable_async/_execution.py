@@ -40,8 +40,8 @@ from durable_async.service import DurableService
 from durable_async.service.clock import Clock, RealClock
 
 if TYPE_CHECKING:
+    from durable_async._inputs import DurableExecutionInvocationInput
     from durable_async._protocols import LambdaContext
-    from durable_async.execution import DurableExecutionInvocationInput
 
 __all__ = ["DurableHandler", "durable_execution"]
 
