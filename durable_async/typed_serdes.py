@@ -14,10 +14,12 @@ has ``model_validate`` and ``model_dump``.
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import dataclasses
 import enum
 import json
 import types
+import weakref
 from collections.abc import Callable
 from typing import (
     Any,
@@ -169,10 +171,26 @@ def serdes_for_return(func: Callable[..., Any]) -> TypedSerDes[Any] | None:
     if "return" not in getattr(original, "__annotations__", {}):
         return None  # the common case (lambdas, unannotated steps), without resolving hints
     try:
-        result = get_type_hints(original).get("return")
+        return _INFERRED[original]
+    except (KeyError, TypeError):  # not seen yet, or not weakly referenceable
+        pass
+    try:
+        hints = get_type_hints(original)
     except Exception:
-        # Annotations that do not resolve (NameError, a bad forward reference) infer nothing.
+        # Annotations that do not resolve (NameError, a bad forward reference) infer nothing,
+        # this time: a class defined later may resolve them on a later call.
         return None
+    inferred = _infer(hints.get("return"))
+    with contextlib.suppress(TypeError):
+        _INFERRED[original] = inferred
+    return inferred
+
+
+#: What each annotated step function's result infers (resolving hints costs more than a step).
+_INFERRED: weakref.WeakKeyDictionary[Any, TypedSerDes[Any] | None] = weakref.WeakKeyDictionary()
+
+
+def _infer(result: Any) -> TypedSerDes[Any] | None:
     if get_origin(result) in (collections.abc.Awaitable, collections.abc.Coroutine):
         result = get_args(result)[-1]
     return TypedSerDes(result) if result is not None and _holds_typed(result) else None
