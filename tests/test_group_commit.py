@@ -314,10 +314,25 @@ def test_any_mix_of_concurrent_writes_commits_exactly_the_ones_that_succeed(
     """Concurrent writes, some failing, some in the client lane: each succeeds or leaves nothing,
     all in at most two transactions, as many as the log holds."""
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(_mixed_writes(Path(folder) / "durable.sqlite3", plan))
+        results, rows, commits, frames = asyncio.run(
+            _mixed_writes(Path(folder) / "durable.sqlite3", plan)
+        )
+    succeeded = {f"w{n}" for n, (fails, _) in enumerate(plan) if not fails}
+    for n, (fails, _) in enumerate(plan):
+        if fails:
+            assert isinstance(results[n], LookupError)
+        else:
+            assert results[n] == f"w{n}"
+    assert rows == succeeded
+    assert commits == frames
+    # All queued in one loop turn: the first alone, the rest in one more transaction.
+    assert (1 if succeeded else 0) <= commits <= min(2, len(succeeded))
 
 
-async def _mixed_writes(path: Path, plan: list[tuple[bool, bool]]) -> None:
+async def _mixed_writes(
+    path: Path, plan: list[tuple[bool, bool]]
+) -> tuple[list[object], set[str], int, int]:
+    """Run the plan's writes at once; return their results, the rows left, commits and frames."""
     async with SqliteStore(path) as store:
         execution = await started_execution(store, "x")
         with log_kept(path):
@@ -343,13 +358,4 @@ async def _mixed_writes(path: Path, plan: list[tuple[bool, bool]]) -> None:
             commits = store.commits - before
             frames = wal_commit_frames(path) - frames_before
         rows = {row.id for row in await store.list_operations(execution.arn)}
-    succeeded = {f"w{n}" for n, (fails, _) in enumerate(plan) if not fails}
-    for n, (fails, _) in enumerate(plan):
-        if fails:
-            assert isinstance(results[n], LookupError)
-        else:
-            assert results[n] == f"w{n}"
-    assert rows - {execution.execution_id} == succeeded
-    assert commits == frames
-    # All queued in one loop turn: the first alone, the rest in one more transaction.
-    assert (1 if succeeded else 0) <= commits <= min(2, len(succeeded))
+    return list(results), rows - {execution.execution_id}, commits, frames

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,14 @@ def test_any_json_is_configs_or_a_usage_error(value: Any) -> None:
 @given(st.text())
 def test_any_text_is_configs_or_a_usage_error(text: str) -> None:
     """Text that is not JSON at all is a usage error too (a missing @file included)."""
-    with contextlib.suppress(UsageError):
-        parse_function_configs(text)
+    try:
+        configs = parse_function_configs(text)
+    except UsageError as exc:
+        message, configs = str(exc), {}
+    else:
+        message = ""
+    assert message == "" or message.startswith("--function-configs")
+    assert all(isinstance(config, FunctionConfig) for config in configs.values())
 
 
 @pytest.mark.parametrize(
