@@ -11,57 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._ours import gathered, mapped, sequential
 from benchmarks._store_spec import StoreCase, StoreSample, StoreWorkload
-from durable_async import (
-    BatchResult,
-    DurableContext,
-    DurableHandler,
-    StepContext,
-    durable_execution,
-    durable_step,
-)
+from durable_async import DurableHandler
 from durable_async.service.local import LocalDurableService, LocalRunner, SqliteStore
 
 __all__ = ["HANDLERS", "measure", "run_once"]
 
 _TIMEOUT_SECONDS = 900
 _FUNCTION = "bench"
-
-
-@durable_step
-async def echo(step_context: StepContext, value: int) -> int:
-    """Return ``value``: a step that costs nothing, so the SDK and the store are all there is."""
-    return value
-
-
-@durable_execution
-async def sequential(event: dict[str, int], ctx: DurableContext) -> int:
-    """Run ``n`` steps one after the other."""
-    total = 0
-    for i in range(event["n"]):
-        total += await ctx.step(echo(i))
-    return total
-
-
-@durable_execution
-async def gathered(event: dict[str, int], ctx: DurableContext) -> int:
-    """Run ``n`` steps at once with ``asyncio.gather``."""
-    return sum(await asyncio.gather(*(ctx.step(echo(i)) for i in range(event["n"]))))
-
-
-async def _map_item(ctx: DurableContext, item: int, index: int, items: Sequence[int]) -> int:
-    return await ctx.step(echo(item))
-
-
-@durable_execution
-async def mapped(event: dict[str, int], ctx: DurableContext) -> int:
-    """``ctx.map`` over ``n`` items, one step each."""
-    batch: BatchResult[int] = await ctx.map(list(range(event["n"])), _map_item)
-    return sum(batch.get_results())
 
 
 HANDLERS: dict[StoreWorkload, DurableHandler] = {
