@@ -15,11 +15,12 @@ processes wrote (a callback answered through another CLI or HTTP service).
 from __future__ import annotations
 
 import json
+import marshal
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from durable_async.service.local._lease import Lease, holder_after
 from durable_async.service.local._model import (
@@ -136,17 +137,22 @@ class Store(Protocol):
 
 @dataclass
 class _Entry:
-    record: str
-    ops: dict[str, tuple[int, int, str, str]] = field(default_factory=dict)
+    record: bytes
+    ops: dict[str, tuple[int, int, bytes, str]] = field(default_factory=dict)
     # Ids ordered by when they last changed, so unseen changes are read from the end.
     by_seq: dict[str, int] = field(default_factory=dict)
     due: dict[str, int] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
-    events: list[str] = field(default_factory=list)
+    events: list[bytes] = field(default_factory=list)
 
 
 class MemoryStore:
-    """A store that lives in this process; values are kept as JSON so nothing is shared."""
+    """A store that lives in this process; values are kept serialized so nothing is shared.
+
+    What a caller reads is always a fresh copy, and what the engine wrote cannot change
+    after the commit. Values are kept in :mod:`marshal` form (:func:`_freeze`): a third of the
+    cost of JSON text to write and half to read, and like text not tracked by the cyclic GC.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
@@ -173,7 +179,7 @@ class MemoryStore:
         """Insert a new execution with its EXECUTION operation and first events."""
         if execution.arn in self._entries:
             raise ValueError(f"Execution {execution.arn!r} already exists; use a new ARN.")
-        self._entries[execution.arn] = _Entry(record=dumps(asdict(execution)))
+        self._entries[execution.arn] = _Entry(record=_freeze_record(execution))
         await self.commit(execution, [operation], events)
 
     async def load(self, arn: str, ids: Collection[str], now_ms: int) -> Snapshot | None:
@@ -200,10 +206,10 @@ class MemoryStore:
     ) -> None:
         """Write the execution, upsert ``operations`` and append ``events`` in one step."""
         entry = self._entries[execution.arn]
-        entry.record = dumps(asdict(execution))
+        entry.record = _freeze_record(execution)
         for row in sorted(operations, key=lambda row: row.seq):
             _put(entry, row)
-        entry.events.extend(dumps(event) for event in events)
+        entry.events.extend(map(_freeze, events))
 
     async def transact(
         self,
@@ -260,7 +266,7 @@ class MemoryStore:
     async def list_events(self, arn: str) -> list[Json]:
         """Return the execution's history events in order."""
         entry = self._entries.get(arn)
-        return [] if entry is None else [json.loads(event) for event in entry.events]
+        return [] if entry is None else [marshal.loads(event) for event in entry.events]
 
     async def take_lease(self, lease: Lease) -> Lease:
         """Store ``lease`` unless another live lease holds its execution; return the holder."""
@@ -286,13 +292,40 @@ class MemoryStore:
         return 0
 
 
-def _record(text: str) -> ExecutionRecord:
-    return ExecutionRecord(**json.loads(text))
+# Version 2 writes no back-references, so an object met twice reads back as two copies, as
+# it would from JSON text.
+_MARSHAL_VERSION = 2
+_NO_META = "{}"
 
 
-def _row(operation_id: str, value: tuple[int, int, str, str]) -> OperationRow:
+def _freeze(value: Any) -> bytes:
+    """Return ``value`` serialized so that thawing it gives what its JSON text would read back.
+
+    The engine builds data, events and the execution record from dicts, lists, str, int,
+    bool and None, putting in only values it checked, and marshal reads those back equal to
+    a JSON round trip. What marshal refuses (a subclass of str or int that passed a check) is
+    taken through JSON text first, which turns it into the plain type.
+    """
+    try:
+        return marshal.dumps(value, _MARSHAL_VERSION)
+    except ValueError:
+        return marshal.dumps(json.loads(dumps(value)), _MARSHAL_VERSION)
+
+
+def _freeze_record(execution: ExecutionRecord) -> bytes:
+    return _freeze(vars(execution))
+
+
+def _record(frozen: bytes) -> ExecutionRecord:
+    return ExecutionRecord(**marshal.loads(frozen))
+
+
+def _row(operation_id: str, value: tuple[int, int, bytes, str]) -> OperationRow:
     position, seq, data, meta = value
-    return OperationRow(operation_id, position, seq, json.loads(data), json.loads(meta))
+    # meta may carry a caller's value unchecked (a chained invoke's trace id), so it stays
+    # JSON text; most operations have none.
+    thawed = {} if meta == _NO_META else json.loads(meta)
+    return OperationRow(operation_id, position, seq, marshal.loads(data), thawed)
 
 
 def _unseen(entry: _Entry, delivered_seq: int) -> list[str]:
@@ -305,7 +338,8 @@ def _unseen(entry: _Entry, delivered_seq: int) -> list[str]:
 
 
 def _put(entry: _Entry, row: OperationRow) -> None:
-    entry.ops[row.id] = (row.position, row.seq, dumps(row.data), dumps(row.meta))
+    meta = dumps(row.meta) if row.meta else _NO_META
+    entry.ops[row.id] = (row.position, row.seq, _freeze(row.data), meta)
     # A write that changed only meta keeps its seq, and so its place in the change order.
     if entry.by_seq.get(row.id) != row.seq:
         entry.by_seq.pop(row.id, None)
