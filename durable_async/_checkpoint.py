@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +163,7 @@ class Checkpointer:
         arn: str,
         token: str,
         *,
-        merge: Callable[[list[Wire]], None],
+        merge: Callable[[list[Wire], Collection[str]], None],
         config: CheckpointBatcherConfig | None = None,
         page: Callable[[str, str], Awaitable[Wire]] | None = None,
     ) -> None:
@@ -433,12 +433,13 @@ class Checkpointer:
         state = response.get("NewExecutionState") or {}
         token = response.get("CheckpointToken")
         marker = None
+        settled = {u["Id"] for u in updates if u.get("Action") in _ENDING}
         if self._state_read:
-            self._merge(state.get("Operations") or [])
+            self._merge(state.get("Operations") or [], settled)
             marker = state.get("NextMarker")
         while marker and token and self._page is not None:
             page = await self._page(token, marker)
-            self._merge(page.get("Operations") or [])
+            self._merge(page.get("Operations") or [], settled)
             marker = page.get("NextMarker")
         self._token = token
         if token:
@@ -493,6 +494,9 @@ def check_payload_size(payload: str | None, label: str) -> None:
             "reference to it."
         )
 
+
+# The actions that end an operation: the invocation that sends one never reads it again.
+_ENDING = frozenset({"SUCCEED", "FAIL"})
 
 # One encoder for every update: json.dumps with non-default options builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

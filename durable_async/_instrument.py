@@ -21,7 +21,7 @@ import copy
 import datetime
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._models import (
@@ -216,11 +216,16 @@ class Instrumentation:
         )
         self._call("on_operation_end", info)
 
-    def merging(self, merge: Callable[[list[Wire]], None]) -> Callable[[list[Wire]], None]:
-        """Wrap ``merge`` (of checkpoint responses) to report the operations it changes."""
+    def merging(
+        self, merge: Callable[[list[Wire]], None]
+    ) -> Callable[[list[Wire], Collection[str]], None]:
+        """Wrap ``merge`` (of checkpoint responses) to report the operations it changes.
+
+        Every operation is kept, ended ones too: plugins are told of changes by comparing.
+        """
         operations = self._state.operations
 
-        def merged(wire_operations: list[Wire]) -> None:
+        def merged(wire_operations: list[Wire], settled: Collection[str] = ()) -> None:
             before = {}
             for wire in wire_operations or ():
                 old = operations.get(wire["Id"])

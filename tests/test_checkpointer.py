@@ -141,3 +141,53 @@ async def test_state_is_merged_before_waiters_resume(service: LocalDurableServic
         op = rig.state.get("op-1")
         assert op is not None
         assert op.status.value == "STARTED"
+
+
+async def test_operations_the_invocation_ended_leave_its_state(
+    service: LocalDurableService,
+) -> None:
+    """A step this invocation succeeded leaves the state as the service confirms it (nobody
+    reads it again); one still running stays, as does one the service reports but did not end.
+    """
+    rig = await _rig(service, CheckpointBatcherConfig())
+    async with rig.checkpointer:
+        await rig.checkpointer.send(_start("ended"))
+        await rig.checkpointer.send(_start("running"))
+        assert rig.state.get("ended") is not None  # STARTED, merged from the response
+        await rig.checkpointer.send(_succeed("ended"))
+        await rig.checkpointer.refresh()
+    assert rig.state.get("ended") is None
+    running = rig.state.get("running")
+    assert running is not None
+    assert running.status.value == "STARTED"
+    assert len(rig.recorder.calls) == 4
+
+
+async def test_a_plugin_still_sees_every_operation_the_invocation_ended() -> None:
+    """With instrumentation the state keeps ended operations: plugins compare before and after."""
+    from durable_async import DurableContext, StepContext, durable_execution
+    from durable_async.plugin import DurableInstrumentationPlugin, OperationChangeInfo
+    from durable_async.testing import DurableTestRunner
+
+    changes: list[tuple[str, str]] = []
+
+    class Changes(DurableInstrumentationPlugin):
+        def on_operation_change(self, info: OperationChangeInfo) -> None:
+            for op in info.updated_operations.values():
+                changes.append((op.name or "", op.status.value))
+
+    class Factory:
+        def create_plugin(self, info: object, /) -> Changes:
+            return Changes()
+
+    async def echo(step: StepContext) -> int:
+        return 1
+
+    @durable_execution(plugins=[Factory()])
+    async def handler(event: object, ctx: DurableContext) -> int:
+        return await ctx.step(echo, name="echo")
+
+    async with DurableTestRunner(handler) as runner:
+        result = await runner.run({})
+    assert result.result == 1
+    assert ("echo", "SUCCEEDED") in changes, changes

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -230,7 +230,7 @@ class Ask:
     outcome: object = PENDING
     answered: int = -1
     unsettled: list[Key] = field(default_factory=list)  # drain: queued before, not yet answered
-    merged: bool = False  # its operation was in the state when the waiter resumed
+    merged: bool = False  # a merged response had carried its operation when the waiter resumed
     callbacks: int = 0
 
 
@@ -272,6 +272,15 @@ class World:
         self.in_flight = self.max_in_flight = 0
         self.loop_errors: list[dict[str, Any]] = []
         self.state = ExecutionState("")
+        self.merged_ids: set[str] = set()  # every operation a merged response carried
+
+    def merge(self, operations: list[dict[str, Any]], settled: Collection[str]) -> None:
+        self.merged_ids.update(op["Id"] for op in operations)
+        self.state.merge(operations, settled)
+        for op in operations:
+            # What the invocation ended leaves the state as the service confirms it.
+            if op["Id"] in settled and op["Status"] in ("SUCCEEDED", "FAILED"):
+                assert self.state.get(op["Id"]) is None, op
 
     def tick(self) -> int:
         return next(self._clock)
@@ -395,7 +404,7 @@ class World:
         ask.callbacks += 1
         ask.answered = self.tick()
         ask.outcome = CANCELLED if future.cancelled() else (future.exception() or RETURNED)
-        ask.merged = ask.key is not None and self.state.get(ask.key[0]) is not None
+        ask.merged = ask.key is not None and ask.key[0] in self.merged_ids
 
     async def wait(
         self,
@@ -427,7 +436,7 @@ class World:
             else:
                 ask.outcome = RETURNED
             ask.answered = self.tick()
-            ask.merged = ask.key is not None and self.state.get(ask.key[0]) is not None
+            ask.merged = ask.key is not None and ask.key[0] in self.merged_ids
             if ask.kind == "drain":
                 ask.unsettled = self.unsettled(ask.asked)
 
@@ -500,7 +509,7 @@ async def _run(world: World) -> Checkpointer:
             FlakyService(service, world),
             arn,
             event["CheckpointToken"],
-            merge=world.state.merge,
+            merge=world.merge,
             config=program.config,
         )
         # Leaving the checkpointer's block closes it; the timeout covers that close too.
