@@ -57,7 +57,7 @@ def _check_metadata(index: int, update: Json, current: OperationRow | None) -> N
 def _check_parent(batch: Batch, index: int, update: Json) -> None:
     # An update that names no ParentId keeps the recorded one, checked when it was created.
     parent_id = update.get("ParentId")
-    if parent_id is None or parent_id == batch.execution.execution_id:
+    if parent_id is None or parent_id == batch.execution_id:
         return
     parent = batch.ops.get(parent_id)
     if parent is None or parent.type != "CONTEXT" or parent.status != "STARTED":
@@ -107,7 +107,8 @@ def _step_retry(batch: Batch, update: Json, current: OperationRow | None) -> Non
     batch.touch(row)
     attempt = row.data["StepDetails"]["Attempt"]
     error = update.get("Error")
-    details = {**outcome(update), **retry_block(attempt, delay)}
+    details = outcome(update)
+    details.update(retry_block(attempt, delay))
     batch.event("StepFailed" if error is not None else "StepSucceeded", row, details)
 
 
@@ -115,14 +116,18 @@ def _step_succeed(batch: Batch, update: Json, current: OperationRow | None) -> N
     row = _step_attempt_ends(batch, update, current)
     batch.end(row, "SUCCEEDED")
     attempt = row.data["StepDetails"]["Attempt"]
-    batch.event("StepSucceeded", row, {**outcome(update), **retry_block(attempt)})
+    details = outcome(update)
+    details.update(retry_block(attempt))
+    batch.event("StepSucceeded", row, details)
 
 
 def _step_fail(batch: Batch, update: Json, current: OperationRow | None) -> None:
     row = _step_attempt_ends(batch, update, current)
     batch.end(row, "FAILED")
     attempt = row.data["StepDetails"]["Attempt"]
-    batch.event("StepFailed", row, {**outcome(update), **retry_block(attempt)})
+    details = outcome(update)
+    details.update(retry_block(attempt))
+    batch.event("StepFailed", row, details)
 
 
 # WAIT
@@ -235,13 +240,15 @@ def settle_output(batch: Batch, output: Json) -> None:
 
 def fire_due(batch: Batch, candidates: Iterable[str]) -> None:
     """Complete each due candidate: waits succeed, retries get READY, callbacks time out."""
-    due_rows = [batch.ops[i] for i in dict.fromkeys([*candidates, *batch.changed])]
+    timers: list[tuple[int, int, OperationRow]] = []
+    for operation_id in dict.fromkeys([*candidates, *batch.changed]):
+        row = batch.ops[operation_id]
+        due_ms = row.due_ms
+        if due_ms is not None and due_ms <= batch.now_ms:
+            timers.append((due_ms, row.position, row))
     # Earliest first, so what fell due before the execution's timeout still happens before it.
-    due_rows = sorted(
-        (row for row in due_rows if row.due_ms is not None and row.due_ms <= batch.now_ms),
-        key=lambda row: (row.due_ms, row.position),
-    )
-    for row in due_rows:
+    timers.sort(key=lambda timer: (timer[0], timer[1]))
+    for _, _, row in timers:
         if batch.execution.terminal:
             return
         due = int(row.due_ms or 0)

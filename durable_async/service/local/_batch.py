@@ -19,6 +19,8 @@ __all__ = [
     "set_field",
 ]
 
+# What an operation keeps of the update that created it, besides its Id and Type.
+_CREATED_KEYS = ("ParentId", "Name", "SubType")
 # How a chained invoke's target runs: as its own durable execution, or as one plain call.
 TargetKind = Literal["durable", "function"]
 # Says how a function name can be invoked; None when nothing by that name can be.
@@ -32,6 +34,8 @@ class Batch:
         self, snapshot: Snapshot, now_ms: int, targets: TargetResolver | None = None
     ) -> None:
         self.execution = snapshot.execution
+        # The EXECUTION operation's Id, which every update naming a ParentId is compared with.
+        self.execution_id = snapshot.execution.execution_id
         self.ops = snapshot.operations
         self.now_ms = now_ms
         self.targets = targets
@@ -43,8 +47,11 @@ class Batch:
     def create(self, update: Json, status: str) -> OperationRow:
         """Record a new operation from ``update`` with ``status``."""
         data: Json = {"Id": update["Id"], "Type": update["Type"]}
-        data.update({k: update[k] for k in ("ParentId", "Name", "SubType") if update.get(k)})
-        data.update({"Status": status, "StartTimestamp": self.now_ms})
+        for key in _CREATED_KEYS:
+            if value := update.get(key):
+                data[key] = value
+        data["Status"] = status
+        data["StartTimestamp"] = self.now_ms
         row = OperationRow(update["Id"], self.execution.op_count, 0, data)
         self.execution.op_count += 1
         self.ops[row.id] = row
@@ -100,8 +107,11 @@ def require_new(row: OperationRow | None, update: Json) -> None:
 
 
 def outcome(update: Json) -> Json:
-    """Return the Result and Error blocks of an event about ``update``."""
-    return {**result_block(update.get("Payload")), **error_block(update.get("Error"))}
+    """Return the Result and Error blocks of an event about ``update`` (a new dict)."""
+    payload, error = update.get("Payload"), update.get("Error")
+    if payload is None and error is None:
+        return {}
+    return {**result_block(payload), **error_block(error)}
 
 
 def set_field(details: Json, key: str, value: object) -> None:

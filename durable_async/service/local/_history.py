@@ -27,9 +27,12 @@ def make_event(
         "EventTimestamp": now_ms,
     }
     if row is not None:
-        event.update({key: row.data[key] for key in _OPERATION_KEYS if key in row.data})
+        data = row.data
+        for key in _OPERATION_KEYS:
+            if key in data:
+                event[key] = data[key]
     if details is not None:
-        event[f"{event_type}Details"] = details
+        event[event_type + "Details"] = details
     return event
 
 

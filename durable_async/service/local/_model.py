@@ -15,6 +15,8 @@ TERMINAL_OPERATION_STATUSES = frozenset(
     {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"}
 )
 TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
+# The statuses in which an operation can have a timer (see OperationRow.due_ms).
+_TIMED_STATUSES = frozenset({"STARTED", "PENDING"})
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 VERSION = "$LATEST"
@@ -87,13 +89,16 @@ class OperationRow:
     @property
     def due_ms(self) -> int | None:
         """Return when the service must act on this operation by itself, if ever."""
-        if self.type == "WAIT" and self.status == "STARTED":
+        kind, status = self.type, self.status
+        if status not in _TIMED_STATUSES:
+            return None  # every commit asks, and most operations have ended
+        if kind == "WAIT" and status == "STARTED":
             return _int_or_none(self.data.get("WaitDetails", {}).get("ScheduledEndTimestamp"))
-        if self.type == "STEP" and self.status == "PENDING":
+        if kind == "STEP" and status == "PENDING":
             return _int_or_none(self.data.get("StepDetails", {}).get("NextAttemptTimestamp"))
-        if self.type == "EXECUTION" and self.status == "STARTED":
+        if kind == "EXECUTION" and status == "STARTED":
             return _int_or_none(self.meta.get("TimeoutAt"))
-        if self.type == "CALLBACK" and self.status == "STARTED":
+        if kind == "CALLBACK" and status == "STARTED":
             deadlines = [self.meta.get(key) for key in ("TimeoutAt", "HeartbeatAt")]
             return min((int(t) for t in deadlines if t is not None), default=None)
         return None
@@ -101,9 +106,10 @@ class OperationRow:
     @property
     def waiting(self) -> bool:
         """Return True while the operation waits on something other than the handler."""
-        if self.type == "STEP":
-            return self.status in ("PENDING", "READY")
-        return self.type in ("WAIT", "CALLBACK", "CHAINED_INVOKE") and self.status in (
+        kind, status = self.type, self.status
+        if kind == "STEP":
+            return status in ("PENDING", "READY")
+        return kind in ("WAIT", "CALLBACK", "CHAINED_INVOKE") and status in (
             "STARTED",
             "PENDING",
         )

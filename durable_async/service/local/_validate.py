@@ -49,6 +49,9 @@ _FUNCTION = re.compile(
     re.ASCII,
 )
 _TENANT = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
+_OPTION_KEYS = frozenset(_OPTIONS)
+# The (Type, Action) pairs that must carry an options block.
+_NEEDS_OPTIONS = frozenset({("WAIT", "START"), ("STEP", "RETRY"), ("CHAINED_INVOKE", "START")})
 _CLOSING_ACTIONS = frozenset({"SUCCEED", "FAIL", "RETRY"})
 
 
@@ -110,15 +113,18 @@ def _size(updates: list[Any]) -> int:
     """Return the call's size in UTF-8 bytes; raise UnicodeEncodeError on a lone surrogate."""
     # A result too large for the Lambda response rides on the EXECUTION update (PROTOCOL.md), so
     # that payload is exempt from the per-call and per-operation limits.
-    sized = [_without_payload(u) if _is_execution(u) else u for u in updates]
+    executions = [u for u in updates if _is_execution(u)]
+    sized = (
+        [_without_payload(u) if _is_execution(u) else u for u in updates] if executions else updates
+    )
     try:
-        size = len(dumps(sized).encode())
-    except UnicodeEncodeError:
-        raise
+        text = dumps(sized)
     except (TypeError, ValueError) as exc:
         raise invalid(f"Updates must be plain JSON values; {exc}.") from exc
-    for update in updates:
-        payload = update.get("Payload") if _is_execution(update) else None
+    # ASCII text is its own UTF-8 and holds no lone surrogate.
+    size = len(text) if text.isascii() else len(text.encode())
+    for update in executions:
+        payload = update.get("Payload")
         if isinstance(payload, str) and not payload.isascii():
             payload.encode()  # raises on a lone surrogate
     return size
@@ -182,11 +188,15 @@ def _without_payload(update: Json) -> Json:
 def _check_payload(index: int, update: Json) -> Json | None:
     """Check Payload and Error against the Action; return the Error, cleaned."""
     payload, error, action = update.get("Payload"), update.get("Error"), update["Action"]
-    where = f"Update {index} (Id {update['Id']!r}, {update['Type']} {action})"
+    if payload is None and error is None:
+        return None  # nothing to check: the common START
+    where = _where(index, update)
     if payload is not None and not isinstance(payload, str):
         raise invalid(f"{where} has a Payload that is not a string; serialize it to text first.")
     if (
         payload is not None
+        # A character takes at most 4 bytes in UTF-8, so short text needs no encoding.
+        and len(payload) * 4 > MAX_PAYLOAD_BYTES
         and not _is_execution(update)
         and len(payload.encode()) > MAX_PAYLOAD_BYTES
     ):
@@ -205,8 +215,14 @@ def _check_payload(index: int, update: Json) -> Json | None:
     return error
 
 
+def _where(index: int, update: Json) -> str:
+    return f"Update {index} (Id {update['Id']!r}, {update['Type']} {update['Action']})"
+
+
 def _check_options(index: int, update: Json) -> None:
     """Check every options block present against the model, and those the action needs."""
+    if _OPTION_KEYS.isdisjoint(update) and (update["Type"], update["Action"]) not in _NEEDS_OPTIONS:
+        return  # no block to check and none needed: most updates
     where = f"Update {index} (Id {update['Id']!r})"
     for key in _OPTIONS:
         if update.get(key) is not None and not isinstance(update[key], dict):

@@ -109,14 +109,18 @@ def replayed(execution: ExecutionRecord, token: str, client_token: str | None) -
 
 
 def referenced_ids(updates: object) -> list[str]:
-    """Return every operation id an update names, as Id or ParentId."""
+    """Return every operation id an update names, as Id or ParentId, each once."""
     if not isinstance(updates, list):
         return []
-    ids = []
+    # A call names most ids twice (a START and its completion) and one parent hundreds of times.
+    ids: dict[str, None] = {}
     for update in updates:
         if isinstance(update, dict):
-            ids += [v for k in ("Id", "ParentId") if isinstance(v := update.get(k), str)]
-    return ids
+            if isinstance(operation_id := update.get("Id"), str):
+                ids[operation_id] = None
+            if isinstance(parent_id := update.get("ParentId"), str):
+                ids[parent_id] = None
+    return list(ids)
 
 
 def parse_marker(marker: str) -> int:
