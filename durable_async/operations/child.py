@@ -68,6 +68,7 @@ async def run_child(
     sub_type: str | None = None,
     scope: Scope | None = None,
     round_trip: bool = True,
+    too_large: Callable[[Any], bool] | None = None,
 ) -> T:
     """Run ``func`` in the child context ``op_id`` of ``ctx`` and return its result.
 
@@ -75,10 +76,12 @@ async def run_child(
     The result is round-tripped through the SerDes, so a first run returns what a replay would;
     ``round_trip=False`` is for a caller whose SerDes is known to give back an equal value (a
     map's BatchResult under durable_async's own SerDes, whose items were round-tripped already).
+    With it, ``too_large(result)`` may say, cheaply, that the result's text would pass the
+    checkpoint size limit: the result is then not written at all (the summary is recorded).
     """
     if config.is_virtual:
         return cast(T, await _run_virtual(ctx, op_id, func, name, config, sub_type, scope))
-    child = _Child(ctx, op_id, name, config, sub_type, scope, round_trip)
+    child = _Child(ctx, op_id, name, config, sub_type, scope, round_trip, too_large)
     return cast(T, await child.run(func))
 
 
@@ -92,9 +95,11 @@ class _Child:
         sub_type: str | None,
         scope: Scope | None,
         round_trip: bool = True,
+        too_large: Callable[[Any], bool] | None = None,
     ) -> None:
         self.ctx = ctx
         self.round_trip = round_trip
+        self.too_large = too_large if not round_trip else None
         self.op_id = op_id
         self.config = config
         self.ref = _context_ref(ctx, op_id, name, config, sub_type, scope)
@@ -126,13 +131,19 @@ class _Child:
             scope.complete()  # ended without a record (a signal, a cancel): same rule
 
     async def finish(self, op: Operation | None, value: Any, scope: Scope) -> Any:
-        payload = serialize(self.serdes, value, self.op_id, self.arn)
-        result = (
-            deserialize(self.serdes, payload, self.op_id, self.arn) if self.round_trip else value
-        )
+        if self.too_large is not None and self.too_large(value):
+            payload = None  # known too large to record: not written only to be thrown away
+            result = value
+        else:
+            payload = serialize(self.serdes, value, self.op_id, self.arn)
+            result = (
+                deserialize(self.serdes, payload, self.op_id, self.arn)
+                if self.round_trip
+                else value
+            )
         if op is not None and op.replay_children:
             return result  # recorded before: the body only rebuilt the value
-        replay_children = len(payload) > CHECKPOINT_SIZE_LIMIT
+        replay_children = payload is None or len(payload) > CHECKPOINT_SIZE_LIMIT
         if replay_children:
             summary = self.config.summary_generator
             payload = summary(value) if summary is not None else ""

@@ -49,7 +49,7 @@ from durable_async.exceptions import (
     ValidationError,
 )
 from durable_async.operations.batch_serdes import ItemTextBatchSerDes
-from durable_async.operations.child import run_child, run_unrecorded
+from durable_async.operations.child import CHECKPOINT_SIZE_LIMIT, run_child, run_unrecorded
 from durable_async.serdes import EXTENDED_TYPES_SERDES, ExtendedTypesSerDes, SerDes
 from durable_async.serdes import deserialize as decode
 from durable_async.serdes import serialize as encode
@@ -204,9 +204,29 @@ async def _run_batch(
     # by their branches): decoding a map's whole result again would only cost time.
     ours = shape.serdes is None
     result: BatchResult[Any] = await run_child(
-        ctx, op_id, body, name, config, sub_type=shape.sub_type, round_trip=not ours
+        ctx,
+        op_id,
+        body,
+        name,
+        config,
+        sub_type=shape.sub_type,
+        round_trip=not ours,
+        too_large=_surely_too_large if ours else None,
     )
     return result
+
+
+#: The fewest characters one item takes in a BatchResult's text under our SerDes: its index,
+#: status, result and error, each in a typed envelope (``{"t":"i","v":0}``), are over 90.
+_MIN_ITEM_CHARS = 64
+
+
+def _surely_too_large(result: BatchResult[Any]) -> bool:
+    """Whether ``result``'s text under our SerDes must pass the checkpoint size limit.
+
+    A map of 10,000 items would otherwise write a megabyte of JSON to learn only its length.
+    """
+    return len(result.all) * _MIN_ITEM_CHARS > CHECKPOINT_SIZE_LIMIT
 
 
 def _batch_serdes(ctx: DurableContext, shape: _Shape) -> SerDes[Any]:
