@@ -362,11 +362,18 @@ class Checkpointer:
         carry = self._take(batch)
         if carry is None and not batch.urgent and not batch.full():
             carry = await self._linger(batch)
-        if carry is None and batch.urgent and not batch.stop:
-            # Let every task that is ready run once, so siblings finishing together share a call.
+        if carry is None and batch.urgent and not batch.stop and not self._first_full(batch):
+            # Let every task that is ready run once, so siblings finishing together share a call
+            # and those an answer woke queue what they do next before the service is busy again.
             await asyncio.sleep(0)
             carry = self._take(batch)
         return carry
+
+    def _first_full(self, batch: _Batch) -> bool:
+        """Whether ``batch`` is full and the first: the service is idle, no answer woke anyone,
+        and the tasks that would run first (a thousand gathered steps) can queue nothing more.
+        """
+        return batch.full() and self.stats.calls == 0
 
     def _take(self, batch: _Batch) -> _Record | None:
         """Move queued records into ``batch`` until one does not fit or a stop; return that one."""

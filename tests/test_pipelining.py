@@ -107,6 +107,37 @@ async def test_gathered_steps_send_before_the_last_starts(monkeypatch: pytest.Mo
     assert max(calls.sizes) <= BATCH.max_batch_operations
 
 
+async def test_the_first_full_batch_leaves_before_more_steps_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Async steps that finish in their first slice: the first call leaves as soon as a full
+    batch is queued, not after another round of steps has run (they could not join it)."""
+    calls = Calls()
+    steps = 1_000
+
+    class Factory:
+        def create_plugin(self, info: object, /) -> CountStarts:
+            return CountStarts(calls)
+
+    def value(index: int) -> Any:
+        async def body(_: Any) -> int:
+            return index
+
+        return body
+
+    @durable_execution(plugins=[Factory()])
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return len(await asyncio.gather(*(ctx.step(value(i)) for i in range(steps))))
+
+    async with DurableTestRunner(handler) as runner:
+        spy(runner, calls, monkeypatch)
+        result = await runner.run()
+    assert result.result == steps
+    # A START and a SUCCEED per step: the first call carries every step started before it.
+    assert calls.sizes[0] == BATCH.max_batch_operations
+    assert calls.started_at_call[0] == BATCH.max_batch_operations // 2
+
+
 async def test_a_limited_map_still_runs_every_item_once() -> None:
     """Waves and max_concurrency together: every item runs once, in a bounded number of slots."""
     running = peak = 0
