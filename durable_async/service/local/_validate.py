@@ -65,7 +65,11 @@ def validate_call(updates: object, actions: Mapping[str, frozenset[str]]) -> lis
         raise invalid("Updates must be a list of OperationUpdate objects; send [] to refresh.")
     try:
         updates = _check_limits(updates)
-        checked = [_check_update(index, update, actions) for index, update in enumerate(updates)]
+        # A call names most ids twice (a START and its end) and one parent on every update.
+        valid_ids: set[str] = set()
+        checked = [
+            _check_update(index, update, actions, valid_ids) for index, update in enumerate(updates)
+        ]
     except RecursionError:
         raise invalid(
             "Updates nest JSON too deeply to be an OperationUpdate list; send the shapes of "
@@ -130,20 +134,40 @@ def _size(updates: list[Any]) -> int:
     return size
 
 
-def _check_update(index: int, update: object, actions: Mapping[str, frozenset[str]]) -> Json:
+def _check_update(
+    index: int, update: object, actions: Mapping[str, frozenset[str]], valid_ids: set[str]
+) -> Json:
+    """Check one update; ``valid_ids`` holds the ids already found valid in this call.
+
+    Each check is first made inline for the usual shape; anything else goes to the full
+    check, which raises or accepts as it would on its own.
+    """
     if not isinstance(update, dict):
         raise invalid(f"Update {index} is not an object; send OperationUpdate objects only.")
-    _check_id(index, update.get("Id"), "Id")
-    if update.get("ParentId") is not None:
-        _check_id(index, update["ParentId"], "ParentId")
-    _check_text(index, update, "Name", MAX_NAME_CHARS)
-    _check_text(index, update, "SubType", MAX_SUBTYPE_CHARS)
-    _check_action(index, update, actions)
+    _check_id_once(index, update.get("Id"), "Id", valid_ids)
+    if (parent_id := update.get("ParentId")) is not None:
+        _check_id_once(index, parent_id, "ParentId", valid_ids)
+    name, subtype = update.get("Name"), update.get("SubType")
+    if name is not None and (type(name) is not str or not 1 <= len(name) <= MAX_NAME_CHARS):
+        _check_text(index, update, "Name", MAX_NAME_CHARS)
+    if subtype is not None and (
+        type(subtype) is not str or not 1 <= len(subtype) <= MAX_SUBTYPE_CHARS
+    ):
+        _check_text(index, update, "SubType", MAX_SUBTYPE_CHARS)
+    kind, action = update.get("Type"), update.get("Action")
+    if not (type(kind) is str and type(action) is str and action in actions.get(kind, ())):
+        _check_action(index, update, actions)
     error = _check_payload(index, update)
     _check_options(index, update)
     if error is update.get("Error") or error == update.get("Error"):
         return update
     return {**update, "Error": error}
+
+
+def _check_id_once(index: int, value: object, key: str, valid_ids: set[str]) -> None:
+    if type(value) is not str or value not in valid_ids:
+        _check_id(index, value, key)
+        valid_ids.add(str(value))
 
 
 def _check_id(index: int, value: object, key: str) -> None:
@@ -190,9 +214,11 @@ def _check_payload(index: int, update: Json) -> Json | None:
     payload, error, action = update.get("Payload"), update.get("Error"), update["Action"]
     if payload is None and error is None:
         return None  # nothing to check: the common START
-    where = _where(index, update)
     if payload is not None and not isinstance(payload, str):
-        raise invalid(f"{where} has a Payload that is not a string; serialize it to text first.")
+        raise invalid(
+            f"{_where(index, update)} has a Payload that is not a string; serialize it to "
+            "text first."
+        )
     if (
         payload is not None
         # A character takes at most 4 bytes in UTF-8, so short text needs no encoding.
@@ -201,9 +227,13 @@ def _check_payload(index: int, update: Json) -> Json | None:
         and len(payload.encode()) > MAX_PAYLOAD_BYTES
     ):
         raise invalid(
-            f"{where} has a Payload of {len(payload.encode())} bytes, over the limit of "
-            f"{MAX_PAYLOAD_BYTES}; keep large values elsewhere and checkpoint a reference."
+            f"{_where(index, update)} has a Payload of {len(payload.encode())} bytes, over the "
+            f"limit of {MAX_PAYLOAD_BYTES}; keep large values elsewhere and checkpoint a "
+            "reference."
         )
+    if error is None and action != "FAIL":
+        return None  # a Payload alone, which only a FAIL refuses
+    where = _where(index, update)
     if error is not None:
         error = check_error(error, f"{where}: Error")
     if action == "SUCCEED" and error is not None:
