@@ -120,7 +120,9 @@ class CheckpointStats:
 
 @dataclass(slots=True)
 class _Batch:
-    """Records for one call; ``size`` is the encoded ``Updates`` array, brackets and commas."""
+    """Records for one call; ``size`` is the encoded ``Updates`` array, brackets and commas
+    (each ", ": the body is measured as botocore writes it, as the reference SDK measures it).
+    """
 
     limit_bytes: int
     limit_count: int
@@ -135,7 +137,7 @@ class _Batch:
         if not isinstance(record, _Update) or not self.updates:
             return True  # an update too large for any batch goes alone; the service judges it
         return (
-            len(self.updates) < self.limit_count and self.size + 1 + record.size <= self.limit_bytes
+            len(self.updates) < self.limit_count and self.size + 2 + record.size <= self.limit_bytes
         )
 
     def full(self) -> bool:
@@ -144,7 +146,7 @@ class _Batch:
     def add(self, record: _Record) -> None:
         self.records.append(record)
         if isinstance(record, _Update):
-            self.size += record.size + (1 if self.updates else 0)
+            self.size += record.size + (2 if self.updates else 0)
             self.updates.append(record)
             self.urgent = self.urgent or record.future is not None
         elif isinstance(record, _Stop):
@@ -346,8 +348,8 @@ class Checkpointer:
                 _settle_one(record, error)
 
     def _new_batch(self) -> _Batch:
-        # The request body is {"CheckpointToken":"<token>","Updates":[...]}.
-        envelope = len('{"CheckpointToken":,"Updates":}') + _encoded_size(self._token or "")
+        # The request body is {"CheckpointToken": "<token>", "Updates": [...]}.
+        envelope = len('{"CheckpointToken": , "Updates": }') + _encoded_size(self._token or "")
         config = self._config
         return _Batch(config.max_batch_size_bytes - envelope, config.max_batch_operations)
 
@@ -505,22 +507,23 @@ def check_payload_size(payload: str | None, label: str) -> None:
 # The actions that end an operation: the invocation that sends one never reads it again.
 _ENDING = frozenset({"SUCCEED", "FAIL"})
 
-# One encoder for every update: json.dumps with non-default options builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# The JSON of the request body as botocore writes it (json.dumps with every default: ", " and
+# ": ", non-ASCII escaped), which is what the reference SDK measures its batches by too. Its
+# text is ASCII, so its length is its size in bytes.
+_ENCODER = json.JSONEncoder()
 
 
 def _size_of(update: Wire) -> int:
     if update.get("Type") != "EXECUTION":
         check_payload_size(update.get("Payload"), update.get("Name") or update["Id"])
-    text = _ENCODER.encode(update)
-    return len(text) if text.isascii() else len(text.encode())
+    return len(_ENCODER.encode(update))
 
 
 def _encoded_size(text: str) -> int:
-    """Bytes of ``text`` as a JSON string in a request body: quoted, escaped, UTF-8."""
+    """Bytes of ``text`` as a JSON string in a request body: quoted and escaped."""
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return len(text) + 2  # the common case (tokens), without encoding it
-    return len(_ENCODER.encode(text).encode())
+    return len(_ENCODER.encode(text))
 
 
 def _describe(exc: ServiceError) -> str:

@@ -164,15 +164,16 @@ async def test_an_invocation_cancelled_during_a_throttled_call_ends(
 
 
 def _sized(op_id: str, size: int) -> dict[str, Any]:
-    """A START update whose compact JSON encoding is exactly ``size`` bytes."""
-    base = len(json.dumps(_step(op_id, OperationAction.START, ""), separators=(",", ":")))
+    """A START update whose JSON, as botocore writes it, is exactly ``size`` bytes."""
+    base = len(json.dumps(_step(op_id, OperationAction.START, "")))
     update = _step(op_id, OperationAction.START, "x" * (size - base))
-    assert len(json.dumps(update, separators=(",", ":"))) == size
+    assert len(json.dumps(update)) == size
     return update
 
 
 async def test_the_byte_limit_counts_brackets_and_commas(service: LocalDurableService) -> None:
-    """Updates of 767,998 bytes in all do not go out as one 768,002-byte call (item 5)."""
+    """Updates of 767,998 bytes in all do not go out as one call: with the brackets and the
+    ", " between them the body would pass 768,000 bytes (item 5)."""
     recorder = RecordingService(service)
     sizes = [255_999, 255_999, 256_000]
     assert sum(sizes) == LIMIT - 2
@@ -184,7 +185,7 @@ async def test_the_byte_limit_counts_brackets_and_commas(service: LocalDurableSe
         await checkpointer.send(updates[-1])
     assert [len(call) for call in recorder.calls] == [2, 1]
     for call in recorder.calls:
-        body = json.dumps({"CheckpointToken": "t" * 64, "Updates": call}, separators=(",", ":"))
+        body = json.dumps({"CheckpointToken": "t" * 64, "Updates": call})
         assert len(body.encode()) <= LIMIT
 
 

@@ -244,7 +244,8 @@ class Refusal:
 
 
 def _encode(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """The JSON of a request body as botocore writes it, which batches are measured by."""
+    return json.dumps(value).encode()
 
 
 def _key(update: Wire) -> Key:
@@ -359,8 +360,8 @@ class World:
         if step.size is not None:
             return step.char * (step.size // len(step.char.encode()))
         k, extra = self.program.share
-        envelope = len('{"CheckpointToken":"","Updates":[]}') + len(checkpointer.token or "")
-        share = (self.program.config.max_batch_size_bytes - envelope - (k - 1)) // k + extra
+        envelope = len('{"CheckpointToken": "", "Updates": []}') + len(checkpointer.token or "")
+        share = (self.program.config.max_batch_size_bytes - envelope - 2 * (k - 1)) // k + extra
         room = share - len(_encode(update))  # what the payload may take inside its quotes
         width = len(_encode(step.char)) - 2  # escaped, a quote or a newline takes two bytes
         return step.char * (room // width) + "a" * (room % width) if room > 0 else ""
