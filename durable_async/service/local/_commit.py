@@ -8,7 +8,8 @@ group commits forms the next group, as the SDK's checkpointer batches updates: t
 timer, so a lone write pays one commit and nothing more, and a hundred executions
 checkpointing at once pay a handful.
 
-A write that raises is rolled back to its savepoint and fails alone; the others commit. A
+A write that raises is rolled back to its savepoint and fails alone; the others commit (a
+group of one write needs no savepoint: its transaction rolls back). A
 COMMIT that fails fails every write of its group: nothing is reported written that was not.
 A client's write (a start, a callback answer: see :mod:`._lanes`) goes to the head of the
 queue, so it waits for the commit in progress at most, not for the checkpoints queued.
@@ -57,10 +58,15 @@ class GroupCommit:
         executor: Executor,
         connection: Callable[[], sqlite3.Connection],
         mapped: Callable[[Callable[[], Any]], Any],
+        *,
+        before_group: Callable[[sqlite3.Connection], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self._executor = executor
         self._connection = connection
         self._mapped = mapped
+        self._before_group = before_group
+        self._after_commit = after_commit
         self._queue: deque[_Write[Any]] = deque()
         self._group: asyncio.Future[None] | None = None
         #: Transactions committed so far that changed the file (each one fsync when FULL), and
@@ -123,21 +129,13 @@ class GroupCommit:
 
     def _commit(self, jobs: list[_Write[Any]]) -> None:
         db = self._connection()
+        if self._before_group is not None:
+            self._before_group(db)
         db.execute("BEGIN IMMEDIATE")
-        wrote = False  # whether a write that stands changed a row
         try:
-            for job in jobs:
-                db.execute("SAVEPOINT write")
-                changes = db.total_changes
-                try:
-                    job.value = self._mapped(job.fn)
-                except Exception as exc:
-                    job.error = exc
-                    db.execute("ROLLBACK TO write")
-                else:
-                    wrote = wrote or db.total_changes != changes
-                db.execute("RELEASE write")
-            db.execute("COMMIT")
+            wrote = self._run_alone(db, jobs[0]) if len(jobs) == 1 else self._run_each(db, jobs)
+            if db.in_transaction:
+                db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -145,3 +143,35 @@ class GroupCommit:
         if wrote:
             self.commits += 1
             self.writes += len(jobs)
+            if self._after_commit is not None:
+                self._after_commit()
+
+    def _run_alone(self, db: sqlite3.Connection, job: _Write[Any]) -> bool:
+        """Run a group's only write; return whether it changed a row.
+
+        A savepoint would do what the transaction does: a failure rolls the transaction back.
+        """
+        changes = db.total_changes
+        try:
+            job.value = self._mapped(job.fn)
+        except Exception as exc:
+            job.error = exc
+            db.execute("ROLLBACK")
+            return False
+        return db.total_changes != changes
+
+    def _run_each(self, db: sqlite3.Connection, jobs: list[_Write[Any]]) -> bool:
+        """Run each write in a savepoint of its own; return whether one that stands wrote."""
+        wrote = False
+        for job in jobs:
+            db.execute("SAVEPOINT write")
+            changes = db.total_changes
+            try:
+                job.value = self._mapped(job.fn)
+            except Exception as exc:
+                job.error = exc
+                db.execute("ROLLBACK TO write")
+            else:
+                wrote = wrote or db.total_changes != changes
+            db.execute("RELEASE write")
+        return wrote

@@ -48,6 +48,7 @@ from durable_async.service.local._model import (
     conflict,
     dumps,
 )
+from durable_async.service.local._wal import Checkpoints, WalKeeper
 
 __all__ = ["DURABILITY_ENV", "Durability", "SqliteStore", "resolve_durability"]
 
@@ -147,6 +148,7 @@ class SqliteStore:
         self._db: sqlite3.Connection | None = None
         self._rdb: sqlite3.Connection | None = None
         self._writes: GroupCommit | None = None
+        self._wal: WalKeeper | None = None
         self._version = 0
         self._version_read_at = -_VERSION_MAX_AGE
 
@@ -166,7 +168,14 @@ class SqliteStore:
         except BaseException:
             self._shutdown()
             raise
-        self._writes = GroupCommit(self._thread, lambda: self._conn, self._mapped)
+        wal = self._wal
+        self._writes = GroupCommit(
+            self._thread,
+            lambda: self._conn,
+            self._mapped,
+            before_group=None if wal is None else wal.before_write,
+            after_commit=None if wal is None else wal.after_commit,
+        )
 
     async def close(self) -> None:
         """Let queued writes commit, close the database and let the store's threads end."""
@@ -178,6 +187,11 @@ class SqliteStore:
             await self._run(self._disconnect)
         finally:
             self._shutdown()
+
+    @property
+    def wal_checkpoints(self) -> Checkpoints:
+        """Return how many checkpoints of the write-ahead log this store ran, by where."""
+        return Checkpoints(0, 0, 0) if self._wal is None else self._wal.checkpoints
 
     async def pragmas(self) -> dict[str, str]:
         """Return the writing connection's ``journal_mode`` and ``synchronous``, read back."""
@@ -364,12 +378,29 @@ class SqliteStore:
             reader.row_factory = sqlite3.Row
             reader.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             reader.execute("PRAGMA query_only=1")
+            self._wal = self._keep_wal(db)
         except BaseException:
             db.close()
             if reader is not None:
                 reader.close()
             raise
         self._db, self._rdb = db, reader
+
+    def _keep_wal(self, db: sqlite3.Connection) -> WalKeeper | None:
+        """Move the log's checkpoints off the commit path, if its WAL index can be read."""
+        wal = WalKeeper(self.path, self._checkpointing_connection)
+        if not wal.usable():
+            wal.close()
+            return None  # SQLite checkpoints inside the commits, as by default
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        return wal
+
+    def _checkpointing_connection(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        # A checkpoint fsyncs the database before the log may restart over what it copied.
+        db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
+        return db
 
     def _record_opener(self, db: sqlite3.Connection) -> None:
         """Note this process and the settings its connection reports, for anyone to read back."""
@@ -401,6 +432,9 @@ class SqliteStore:
         return {"journal_mode": journal, "synchronous": _SYNCHRONOUS_NAMES[synchronous]}
 
     def _disconnect(self) -> None:
+        wal, self._wal = self._wal, None
+        if wal is not None:
+            wal.close()
         for db in (self._db, self._rdb):
             if db is not None:
                 db.close()
