@@ -143,6 +143,8 @@ class _Entry:
     by_seq: dict[str, int] = field(default_factory=dict)
     due: dict[str, int] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
+    # The events of each commit, frozen together: one marshal call for a commit's events
+    # costs about half of one call per event.
     events: list[bytes] = field(default_factory=list)
 
 
@@ -209,7 +211,8 @@ class MemoryStore:
         entry.record = _freeze_record(execution)
         for row in sorted(operations, key=lambda row: row.seq):
             _put(entry, row)
-        entry.events.extend(map(_freeze, events))
+        if events:
+            entry.events.append(_freeze(list(events)))
 
     async def transact(
         self,
@@ -266,7 +269,9 @@ class MemoryStore:
     async def list_events(self, arn: str) -> list[Json]:
         """Return the execution's history events in order."""
         entry = self._entries.get(arn)
-        return [] if entry is None else [marshal.loads(event) for event in entry.events]
+        if entry is None:
+            return []
+        return [event for frozen in entry.events for event in marshal.loads(frozen)]
 
     async def take_lease(self, lease: Lease) -> Lease:
         """Store ``lease`` unless another live lease holds its execution; return the holder."""
