@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from durable_async._models import ErrorObject
 from durable_async.config import (
@@ -270,7 +270,7 @@ def envelope_summary_generator(
     return generate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BatchItem(Generic[R]):
     """One item or branch: its index, status, and result or error."""
 
@@ -331,19 +331,25 @@ class BatchResult(Generic[R]):
 
     def succeeded(self) -> list[BatchItem[R]]:
         """Return the items that succeeded."""
-        return [item for item in self.all if item.status is BatchItemStatus.SUCCEEDED]
+        succeeded = BatchItemStatus.SUCCEEDED
+        return [item for item in self.all if item.status is succeeded]
 
     def failed(self) -> list[BatchItem[R]]:
         """Return the items that failed."""
-        return [item for item in self.all if item.status is BatchItemStatus.FAILED]
+        failed = BatchItemStatus.FAILED
+        return [item for item in self.all if item.status is failed]
 
     def started(self) -> list[BatchItem[R]]:
         """Return the items that started but had not finished when the batch completed."""
-        return [item for item in self.all if item.status is BatchItemStatus.STARTED]
+        started = BatchItemStatus.STARTED
+        return [item for item in self.all if item.status is started]
 
     def get_results(self) -> list[R]:
         """Return the results of the successful items, in index order."""
-        return [cast(R, item.result) for item in self.succeeded()]
+        succeeded = BatchItemStatus.SUCCEEDED
+        # One pass, no call per item: a map's handler reads 100,000 results right after it.
+        results: list[Any] = [item.result for item in self.all if item.status is succeeded]
+        return results
 
     def get_errors(self) -> list[ErrorObject | None]:
         """Return the errors of the failed items, in index order."""
