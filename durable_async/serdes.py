@@ -647,6 +647,29 @@ def deserialize(
         raise _unreadable(data, label or operation_id, active, exc) from exc
 
 
+#: Values our own SerDes read back as an equal value of the same type: a scalar need not be
+#: decoded again to be what a replay would see (exact types: a subclass may not round-trip).
+_SCALARS = frozenset({int, str, bool, float, type(None)})
+
+
+def round_tripped(
+    serdes: SerDes[T] | None,
+    value: T,
+    data: str,
+    operation_id: str,
+    durable_execution_arn: str,
+) -> T:
+    """Return what a replay reads from ``data``, which ``serdes`` wrote for ``value``.
+
+    Under the JSON and extended-types SerDes a scalar reads back equal to itself (NaN and the
+    infinities never get this far: they are refused when written), so it is returned as is;
+    anything else is deserialized.
+    """
+    if type(value) in _SCALARS and type(serdes) in (ExtendedTypesSerDes, JsonSerDes, type(None)):
+        return value
+    return deserialize(serdes, data, operation_id, durable_execution_arn)
+
+
 def _unreadable(data: str, operation: str, serdes: SerDes[Any], exc: Exception) -> SerDesError:
     return SerDesError(
         f"Could not deserialize the checkpointed payload of operation {operation} "

@@ -36,7 +36,7 @@ from durable_async.exceptions import (
     InvocationError,
     NonDeterministicExecutionError,
 )
-from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
+from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, round_tripped, serialize
 
 __all__ = ["call_child_func", "durable_with_child_context", "run_child", "run_unrecorded"]
 
@@ -137,7 +137,7 @@ class _Child:
         else:
             payload = serialize(self.serdes, value, self.op_id, self.arn)
             result = (
-                deserialize(self.serdes, payload, self.op_id, self.arn)
+                round_tripped(self.serdes, value, payload, self.op_id, self.arn)
                 if self.round_trip
                 else value
             )

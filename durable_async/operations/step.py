@@ -33,7 +33,7 @@ from durable_async.exceptions import (
     ValidationError,
 )
 from durable_async.retries import RetryPresets
-from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, serialize
+from durable_async.serdes import EXTENDED_TYPES_SERDES, deserialize, round_tripped, serialize
 from durable_async.typed_serdes import serdes_for_return
 
 __all__ = ["durable_step", "run_step"]
@@ -117,7 +117,7 @@ class _Step:
             value = await self.call(attempt)
             payload = serialize(self.serdes, value, self.op_id, self.runtime.arn)
             check_payload_size(payload, self.ref.label)
-            result = self.decode(payload)
+            result = round_tripped(self.serdes, value, payload, self.op_id, self.runtime.arn)
         except (ExecutionError, RetryableSerDesError):
             raise  # the execution fails, or the invocation does (the service retries it)
         except (SerDesError, ValidationError) as exc:
