@@ -43,15 +43,19 @@ def apply_update(batch: Batch, index: int, update: Json) -> None:
 def _check_metadata(index: int, update: Json, current: OperationRow | None) -> None:
     if current is None:
         return
-    for key in ("Type", "SubType", "Name", "ParentId"):
-        checked = key == "Type" or update.get(key) is not None
-        if checked and update.get(key) != current.data.get(key):
+    recorded = current.data
+    for key in _METADATA_KEYS:
+        value = update.get(key)
+        if (value is not None or key == "Type") and value != recorded.get(key):
             raise invalid(
                 f"Update {index} gives operation {update['Id']!r} {key} "
                 f"{update.get(key)!r} but it was recorded with {current.data.get(key)!r}; "
                 "the handler must run the same operations in the same order on every "
                 "invocation."
             )
+
+
+_METADATA_KEYS = ("Type", "SubType", "Name", "ParentId")
 
 
 def _check_parent(batch: Batch, index: int, update: Json) -> None:

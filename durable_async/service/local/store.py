@@ -343,18 +343,20 @@ def _unseen(entry: _Entry, delivered_seq: int) -> list[str]:
 
 
 def _put(entry: _Entry, row: OperationRow) -> None:
+    operation_id, seq = row.id, row.seq
     meta = dumps(row.meta) if row.meta else _NO_META
-    entry.ops[row.id] = (row.position, row.seq, _freeze(row.data), meta)
+    entry.ops[operation_id] = (row.position, seq, _freeze(row.data), meta)
     # A write that changed only meta keeps its seq, and so its place in the change order.
-    if entry.by_seq.get(row.id) != row.seq:
-        entry.by_seq.pop(row.id, None)
-        entry.by_seq[row.id] = row.seq
+    by_seq = entry.by_seq
+    if by_seq.get(operation_id) != seq:
+        by_seq.pop(operation_id, None)
+        by_seq[operation_id] = seq
     due = row.due_ms
     if due is None:
-        entry.due.pop(row.id, None)
+        entry.due.pop(operation_id, None)
     else:
-        entry.due[row.id] = due
+        entry.due[operation_id] = due
     if row.waiting:
-        entry.waiting.add(row.id)
+        entry.waiting.add(operation_id)
     else:
-        entry.waiting.discard(row.id)
+        entry.waiting.discard(operation_id)
