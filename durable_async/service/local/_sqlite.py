@@ -62,12 +62,10 @@ _SYNCHRONOUS: dict[Durability, str] = {"full": "FULL", "normal": "NORMAL"}
 
 _COLUMNS = [f.name for f in fields(ExecutionRecord)]
 _JSON_COLUMNS = frozenset({"error", "last_call"})
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS executions (
-    {", ".join(_COLUMNS)},
-    PRIMARY KEY (arn)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS executions_by_name ON executions (function_name, name);
+# Operations lie in the order they were created (a rowid table), found by id through an index.
+# Keyed by (arn, id) instead, as files before this layout are, each row sat where its random
+# id sorts: a checkpoint of 250 map updates rewrote a page for nearly every one of them.
+_OPERATIONS = """
 CREATE TABLE IF NOT EXISTS operations (
     arn TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -76,12 +74,24 @@ CREATE TABLE IF NOT EXISTS operations (
     due_ms INTEGER,
     waiting INTEGER NOT NULL,
     data TEXT NOT NULL,
-    meta TEXT,
-    PRIMARY KEY (arn, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position);
-CREATE INDEX IF NOT EXISTS operations_due ON operations (arn, due_ms) WHERE due_ms IS NOT NULL;
-CREATE INDEX IF NOT EXISTS operations_waiting ON operations (arn, position) WHERE waiting = 1;
+    meta TEXT
+)"""
+_OPERATION_INDEXES = [
+    "CREATE UNIQUE INDEX IF NOT EXISTS operations_by_id ON operations (arn, id)",
+    "CREATE INDEX IF NOT EXISTS operations_by_position ON operations (arn, position)",
+    "CREATE INDEX IF NOT EXISTS operations_due ON operations (arn, due_ms) "
+    "WHERE due_ms IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS operations_waiting ON operations (arn, position) WHERE waiting = 1",
+]
+_INDEXES = ";\n".join(_OPERATION_INDEXES)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS executions (
+    {", ".join(_COLUMNS)},
+    PRIMARY KEY (arn)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS executions_by_name ON executions (function_name, name);
+{_OPERATIONS};
+{_INDEXES};
 CREATE TABLE IF NOT EXISTS events (
     arn TEXT NOT NULL,
     event_id INTEGER NOT NULL,
@@ -112,10 +122,14 @@ _INSERT_EXECUTION = (
 _IMMUTABLE = ("arn", "function_name", "name")
 _MUTABLE = [c for c in _COLUMNS if c not in _IMMUTABLE]
 _UPDATE_EXECUTION = f"UPDATE executions SET {', '.join(f'{c} = ?' for c in _MUTABLE)} WHERE arn = ?"
+# An update in place: the row keeps its place, and indexes on columns it keeps stay as they are.
 _UPSERT_OPERATION = (
-    "INSERT OR REPLACE INTO operations (arn, id, position, seq, due_ms, waiting, data, meta) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO operations (arn, id, position, seq, due_ms, waiting, data, meta) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (arn, id) DO UPDATE SET "
+    "position = excluded.position, seq = excluded.seq, due_ms = excluded.due_ms, "
+    "waiting = excluded.waiting, data = excluded.data, meta = excluded.meta"
 )
+_OPERATION_FIELDS = "arn, id, position, seq, due_ms, waiting, data, meta"
 _INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?)"
 _OPERATION_COLUMNS = "id, position, seq, data, meta"
 _BUSY_TIMEOUT_MS = 5000
@@ -567,11 +581,47 @@ def _prepare(db: sqlite3.Connection, durability: Durability) -> None:
     db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
+    _relayout_operations(db)
     db.executescript(_SCHEMA)
     # Files written before operations kept service bookkeeping lack the column.
     columns = {row["name"] for row in db.execute("PRAGMA table_info(operations)")}
     if "meta" not in columns:
         db.execute("ALTER TABLE operations ADD COLUMN meta TEXT")
+
+
+def _relayout_operations(db: sqlite3.Connection) -> None:
+    """Move the operations of a file written keyed by (arn, id) into the creation-order table.
+
+    One transaction: a process killed meanwhile leaves the file as it was, and of two processes
+    opening it at once the second finds the work done.
+    """
+    if not _keyed_by_id(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _keyed_by_id(db):
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(operations)")}
+            meta = "meta" if "meta" in columns else "NULL"
+            db.execute("ALTER TABLE operations RENAME TO operations_keyed_by_id")
+            db.execute(_OPERATIONS)
+            db.execute(
+                f"INSERT INTO operations ({_OPERATION_FIELDS}) "
+                f"SELECT arn, id, position, seq, due_ms, waiting, data, {meta} "
+                "FROM operations_keyed_by_id ORDER BY arn, position"
+            )
+            db.execute("DROP TABLE operations_keyed_by_id")  # and its indexes
+            for index in _OPERATION_INDEXES:
+                db.execute(index)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _keyed_by_id(db: sqlite3.Connection) -> bool:
+    sql = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'operations'"
+    found = db.execute(sql).fetchone()
+    return found is not None and "WITHOUT ROWID" in str(found[0]).upper()
 
 
 def _make_private_folders(folder: Path) -> None:
