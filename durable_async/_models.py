@@ -6,6 +6,7 @@ updates are built as dicts directly, since the checkpointer sizes and sends them
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -117,19 +118,19 @@ def _safe_str(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ErrorObject:
-    """An error as the service records it.
+    """An error as the service records it: the reference SDK's fields, in its order.
 
     Every field is made wire-safe when the object is built (see :func:`wire_text`), so an
     error holding undecodable text is recorded, escaped, instead of failing the invocation.
     """
 
-    error_type: str | None = None
-    error_message: str | None = None
-    error_data: str | None = None
+    message: str | None = None
+    type: str | None = None
+    data: str | None = None
     stack_trace: list[str] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("error_type", "error_message", "error_data"):
+        for name in ("message", "type", "data"):
             value = getattr(self, name)
             safe = _optional_text(value)
             if safe is not value:
@@ -140,19 +141,19 @@ class ErrorObject:
                 object.__setattr__(self, "stack_trace", lines)
 
     @property
-    def message(self) -> str | None:
-        """The reference SDK's name for ``error_message`` (plugins written for it read this)."""
-        return self.error_message
+    def error_message(self) -> str | None:
+        """The wire name of ``message`` (``ErrorMessage``)."""
+        return self.message
 
     @property
-    def type(self) -> str | None:
-        """The reference SDK's name for ``error_type``."""
-        return self.error_type
+    def error_type(self) -> str | None:
+        """The wire name of ``type`` (``ErrorType``)."""
+        return self.type
 
     @property
-    def data(self) -> str | None:
-        """The reference SDK's name for ``error_data``."""
-        return self.error_data
+    def error_data(self) -> str | None:
+        """The wire name of ``data`` (``ErrorData``)."""
+        return self.data
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorObject:
@@ -163,17 +164,27 @@ class ErrorObject:
         from durable_async.exceptions import DurableOperationError
 
         if isinstance(exc, DurableOperationError):
-            return cls(_qualified_name(type(exc)), exc.message, exc.data, exc.stack_trace)
-        return cls(_qualified_name(type(exc)), _safe_str(exc))
+            return cls(exc.message, _qualified_name(type(exc)), exc.data, exc.stack_trace)
+        return cls(_safe_str(exc), _qualified_name(type(exc)))
+
+    @classmethod
+    def from_message(cls, message: str) -> ErrorObject:
+        """An error with only a message (the reference SDK's constructor of that name)."""
+        return cls(message)
 
     @classmethod
     def from_wire(cls, data: Wire | None) -> ErrorObject | None:
         """Parse an ``ErrorObject`` dict; None stays None."""
         if not data:
             return None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErrorObject:
+        """Parse an ``ErrorObject`` dict (the reference SDK's name)."""
         return cls(
-            data.get("ErrorType"),
             data.get("ErrorMessage"),
+            data.get("ErrorType"),
             data.get("ErrorData"),
             data.get("StackTrace"),
         )
@@ -181,15 +192,19 @@ class ErrorObject:
     def to_wire(self) -> Wire:
         """Return the ``ErrorObject`` dict, without absent fields."""
         wire: Wire = {}
-        if self.error_type is not None:
-            wire["ErrorType"] = self.error_type
-        if self.error_message is not None:
-            wire["ErrorMessage"] = self.error_message
-        if self.error_data is not None:
-            wire["ErrorData"] = self.error_data
+        if self.type is not None:
+            wire["ErrorType"] = self.type
+        if self.message is not None:
+            wire["ErrorMessage"] = self.message
+        if self.data is not None:
+            wire["ErrorData"] = self.data
         if self.stack_trace:
             wire["StackTrace"] = self.stack_trace
         return wire
+
+    def to_dict(self) -> Wire:
+        """The reference SDK's name for :meth:`to_wire`."""
+        return self.to_wire()
 
 
 def _qualified_name(error_type: type[BaseException]) -> str:

@@ -60,7 +60,7 @@ async def test_step_error_with_a_lone_surrogate_fails_the_execution(sqlite_path:
     assert result.error.error_message == ESCAPED_PATH
     step = result.get_step("read")
     assert step.status.value == "FAILED"
-    assert step.error == ErrorObject("FileNotFoundError", ESCAPED_PATH)
+    assert step.error == ErrorObject(ESCAPED_PATH, "FileNotFoundError")
     assert result.invocations == 1
 
 
@@ -78,12 +78,12 @@ async def fails_with_bad_text(event: Any, ctx: DurableContext) -> None:
 @pytest.mark.parametrize(
     ("kind", "expected"),
     [
-        pytest.param("plain", ErrorObject("ValueError", ESCAPED_PATH), id="handler-error"),
+        pytest.param("plain", ErrorObject(ESCAPED_PATH, "ValueError"), id="handler-error"),
         pytest.param(
             "operation-error",
             ErrorObject(
-                "durable_async.exceptions.StepError",
                 f"cannot open {ESCAPED_PATH}",
+                "durable_async.exceptions.StepError",
                 ESCAPED_PATH,
                 [f'  File "{ESCAPED_PATH}", line 1'],
             ),
@@ -123,8 +123,8 @@ class _BrokenStr(Exception):
 
 def test_error_object_escapes_lone_surrogates_in_every_field() -> None:
     """ErrorObject makes type, message, data and stack trace lines encodable as UTF-8."""
-    error = ErrorObject("\udcffType", "m\udcff", "d\ud800", ["ok", "line \udfff", "ü"])
-    assert error == ErrorObject("\\udcffType", "m\\udcff", "d\\ud800", ["ok", "line \\udfff", "ü"])
+    error = ErrorObject("m\udcff", "\udcffType", "d\ud800", ["ok", "line \udfff", "ü"])
+    assert error == ErrorObject("m\\udcff", "\\udcffType", "d\\ud800", ["ok", "line \\udfff", "ü"])
     lines = error.stack_trace or []
     for text in (error.error_type, error.error_message, error.error_data, *lines):
         assert text is not None

@@ -187,3 +187,22 @@ def test_parameter_names_match_the_reference(key: str, reference: Any, ours: Any
     if theirs is None or mine is None:
         pytest.skip("no signature to compare")
     assert mine[: len(theirs)] == theirs
+
+
+def test_error_object_is_the_references_field_for_field() -> None:
+    """Built positionally or by keyword as the reference's, it holds the same fields, and its
+    dict form and constructors agree with the reference's."""
+    from aws_durable_execution_sdk_python.lambda_service import ErrorObject as Reference
+
+    from durable_async import ErrorObject
+
+    args = ("boom", "ValueError", '{"k": 1}', ["line 1"])
+    ours, theirs = ErrorObject(*args), Reference(*args)
+    for field in ("message", "type", "data", "stack_trace"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    keywords = dict(zip(("message", "type", "data", "stack_trace"), args, strict=True))
+    assert ErrorObject(**keywords) == ours
+    assert ours.to_dict() == dict(theirs.to_dict())
+    assert ErrorObject.from_dict(theirs.to_dict()) == ours
+    assert ErrorObject.from_message("m").to_dict() == dict(Reference.from_message("m").to_dict())
+    assert (ours.error_message, ours.error_type, ours.error_data) == args[:3]

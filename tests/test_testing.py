@@ -201,15 +201,15 @@ async def test_send_callback_success_sends_text_as_is_and_encodes_the_rest(
     ("error", "recorded"),
     [
         pytest.param(
-            ErrorObject("Declined", "No budget."), ErrorObject("Declined", "No budget."), id="obj"
+            ErrorObject("No budget.", "Declined"), ErrorObject("No budget.", "Declined"), id="obj"
         ),
         pytest.param(
             {"ErrorType": "Declined", "ErrorMessage": "No."},
-            ErrorObject("Declined", "No."),
+            ErrorObject("No.", "Declined"),
             id="dict",
         ),
-        pytest.param("Not today.", ErrorObject(None, "Not today."), id="str"),
-        pytest.param(PermissionError("denied"), ErrorObject("PermissionError", "denied"), id="exc"),
+        pytest.param("Not today.", ErrorObject("Not today."), id="str"),
+        pytest.param(PermissionError("denied"), ErrorObject("denied", "PermissionError"), id="exc"),
         pytest.param(None, None, id="none"),
     ],
 )

@@ -363,8 +363,8 @@ class BatchResult(Generic[R]):
         """
         first = next(iter(self.failed()), None)
         if first is not None:
-            error = first.error or ErrorObject(
-                None, f"Batch item {first.index} failed without an ErrorObject."
+            error = first.error or ErrorObject.from_message(
+                f"Batch item {first.index} failed without an ErrorObject."
             )
             raise ChildContextError(
                 error.error_message, error.error_type, error.error_data, error.stack_trace
@@ -428,9 +428,4 @@ def _error_to_dict(error: ErrorObject | None) -> dict[str, Any] | None:
 
 
 def _error_from_dict(data: dict[str, Any]) -> ErrorObject:
-    return ErrorObject(
-        data.get("ErrorType"),
-        data.get("ErrorMessage"),
-        data.get("ErrorData"),
-        data.get("StackTrace"),
-    )
+    return ErrorObject.from_dict(data)

@@ -246,7 +246,7 @@ async def call_child_func(func: ChildFunc[Any], child: DurableContext) -> Any:
 
 
 def _child_error(error: ErrorObject | None) -> DurableOperationError:
-    error = error or ErrorObject("ChildContextError", "The child context failed.")
+    error = error or ErrorObject("The child context failed.", "ChildContextError")
     return ChildContextError(
         error.error_message, error.error_type, error.error_data, error.stack_trace
     )

@@ -464,5 +464,5 @@ async def _cancel(running: Collection[asyncio.Task[Any]]) -> None:
 def _branch_error(error: Exception) -> ErrorObject:
     """The escaping error's own type, not the ChildContextError wrapper (as the reference)."""
     if isinstance(error, DurableOperationError):
-        return ErrorObject(error.error_type, error.message, error.data, error.stack_trace)
+        return ErrorObject(error.message, error.error_type, error.data, error.stack_trace)
     return ErrorObject.from_exception(error)

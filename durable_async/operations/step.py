@@ -159,7 +159,7 @@ _RETRY: Any = object()
 
 
 def _step_error(error: ErrorObject | None) -> StepError:
-    error = error or ErrorObject("StepError", "The step failed without a recorded error.")
+    error = error or ErrorObject("The step failed without a recorded error.", "StepError")
     return StepError(error.error_message, error.error_type, error.error_data, error.stack_trace)
 
 
