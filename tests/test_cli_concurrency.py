@@ -31,27 +31,36 @@ __all__ = ["spawn"]  # the fixture, shared with test_cli
 
 PAIRS = 5
 EXIT_LEASED = 4
-RACE_WAIT_SECONDS = 2  # long enough that both processes of a pair are up while one drives
+RACE_WAIT_SECONDS = 1  # a durable wait: the lease is held across the suspension too
 STEPS = ["one", "two", "three"]
 
 
 async def test_two_runs_of_one_name_at_once_never_fail_or_repeat_a_step(
     tmp_path: Path, spawn: Spawn
 ) -> None:
-    """Pairs start together on one store: one finishes, the other exits 4 naming it; no reruns."""
+    """Pairs start together on one store: one finishes, the other exits 4 naming it; no reruns.
+
+    The process that runs the execution waits at a gate step until the other has exited, so
+    however slowly the machine starts the second one, it finds the first still running.
+    """
     db = tmp_path / "durable.sqlite3"
     target = handler_target("race.py", "handler")
-    pairs: list[tuple[str, Path, Cli, Cli]] = []
+    pairs: list[tuple[str, Path, Path, Cli, Cli]] = []
     for index in range(PAIRS):
-        name, log = f"race-{index}", tmp_path / f"steps-{index}.txt"
-        args = named_run(target, {"log": str(log), "wait_seconds": RACE_WAIT_SECONDS}, name, db)
-        pairs.append((name, log, await spawn(*args), await spawn(*args)))
+        name, log, gate = f"race-{index}", tmp_path / f"steps-{index}.txt", tmp_path / f"go-{index}"
+        event = {"log": str(log), "wait_seconds": RACE_WAIT_SECONDS, "gate": str(gate)}
+        args = named_run(target, event, name, db)
+        pairs.append((name, log, gate, await spawn(*args), await spawn(*args)))
 
     function = handler_function("race.py", "handler")
-    for name, log, first, second in pairs:
-        codes = {await first.wait(), await second.wait()}
-        assert codes == {0, EXIT_LEASED}, (first.stderr.read_text(), second.stderr.read_text())
-        winner, loser = (first, second) if first.process.returncode == 0 else (second, first)
+    for name, log, gate, first, second in pairs:
+        waits = {asyncio.ensure_future(cli.wait()): cli for cli in (first, second)}
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        loser = waits[done.pop()]
+        winner = second if loser is first else first
+        assert loser.process.returncode == EXIT_LEASED, loser.stderr.read_text()
+        gate.touch()
+        assert await winner.wait() == 0, winner.stderr.read_text()
         assert winner.output() == STEPS
         message = loser.stderr.read_text(encoding="utf-8").splitlines()[-1]
         assert message.startswith("durable-async: Execution arn:aws:lambda:")
