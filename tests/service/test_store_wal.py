@@ -15,7 +15,7 @@ import pytest
 
 from durable_async.service.local import SqliteStore
 from durable_async.service.local._model import Changes, ExecutionRecord, OperationRow, Snapshot
-from durable_async.service.local._wal import log_frames
+from durable_async.service.local._wal import WalKeeper, log_frames
 from durable_async.service.local._wire import new_execution
 
 pytestmark = pytest.mark.timeout(120)
@@ -61,8 +61,13 @@ async def write_pages(store: SqliteStore, arn: str, commits: int) -> None:
 def frames_in_log(path: Path) -> int:
     """Return the pages the log holds, as SQLite reports them to a checkpoint of our own."""
     with sqlite3.connect(path) as db:
-        busy, log, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _, log, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return int(log)
+
+
+def log_bytes(path: Path) -> int:
+    """Return the size of the database's ``-wal`` file."""
+    return Path(f"{path}-wal").stat().st_size
 
 
 async def test_the_log_is_checkpointed_beside_the_commits(tmp_path: Path) -> None:
@@ -81,7 +86,7 @@ async def test_the_log_is_checkpointed_beside_the_commits(tmp_path: Path) -> Non
     assert checkpoints.finishing >= 1  # the log restarted
     assert checkpoints.forced == 0
     # Restarted from its beginning after the checkpoints, the log never held all the pages.
-    assert Path(f"{path}-wal").stat().st_size < 3000 * FRAME_BYTES
+    assert log_bytes(path) < 3000 * FRAME_BYTES
 
 
 async def test_a_writer_that_outruns_the_checkpoints_checkpoints_at_the_bound(
@@ -95,7 +100,7 @@ async def test_a_writer_that_outruns_the_checkpoints_checkpoints_at_the_bound(
         execution = await started(store, "x")
         await write_pages(store, execution.arn, 60)
         checkpoints = store.wal_checkpoints
-        size = Path(f"{path}-wal").stat().st_size
+        size = log_bytes(path)
     assert checkpoints == (0, 0, checkpoints.forced)
     assert checkpoints.forced >= 3
     # At most the bound and one transaction's pages before the log restarts.
@@ -117,11 +122,15 @@ async def test_the_wal_index_reads_as_sqlite_reports_the_log(tmp_path: Path) -> 
 
 
 def test_a_file_that_is_no_wal_index_reads_as_none(tmp_path: Path) -> None:
-    """A missing or foreign -shm file gives no page counts (the store keeps SQLite's checkpoints)."""
+    """A missing or foreign -shm file gives no page counts: SQLite keeps checkpointing."""
     shm = tmp_path / "durable.sqlite3-shm"
     assert log_frames(shm) is None
+    keeper = WalKeeper(tmp_path / "durable.sqlite3", lambda: sqlite3.connect(":memory:"))
+    assert not keeper.usable()
     shm.write_bytes(b"\x00" * 200)
     assert log_frames(shm) is None
+    assert not keeper.usable()
+    keeper.close()
 
 
 async def test_a_lone_write_that_fails_leaves_nothing_and_the_next_commits(

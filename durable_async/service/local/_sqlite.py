@@ -409,10 +409,16 @@ class SqliteStore:
     def _keep_wal(self, db: sqlite3.Connection) -> WalKeeper | None:
         """Move the log's checkpoints off the commit path, if its WAL index can be read."""
         wal = WalKeeper(self.path, self._checkpointing_connection)
-        if not wal.usable():
+        try:
+            usable = wal.usable()
+            if usable:
+                db.execute("PRAGMA wal_autocheckpoint=0")
+        except BaseException:
+            wal.close()
+            raise
+        if not usable:
             wal.close()
             return None  # SQLite checkpoints inside the commits, as by default
-        db.execute("PRAGMA wal_autocheckpoint=0")
         return wal
 
     def _checkpointing_connection(self) -> sqlite3.Connection:

@@ -105,14 +105,13 @@ class WalKeeper:
 
     def usable(self) -> bool:
         """Open the WAL index; return False when it cannot be read (keep SQLite's checkpoints)."""
+        if not hasattr(os, "pread"):  # not a POSIX system
+            return False
         try:
             self._fd = os.open(self.shm, os.O_RDONLY)
         except OSError:
             return False
-        if self._frames() is None:
-            self.close()
-            return False
-        return True
+        return self._frames() is not None
 
     def after_commit(self) -> None:
         """Start a checkpoint beside the writes when the log holds enough new pages."""
@@ -159,7 +158,7 @@ class WalKeeper:
             self._running.exception()
             self._running = None
         self._thread.submit(self._disconnect).result()
-        self._thread.shutdown(wait=False)
+        self._thread.shutdown()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
