@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import sys
+import struct
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -42,7 +42,10 @@ LIMIT_FRAMES = 8000
 
 _log = logging.getLogger(__name__)
 _WAL_INDEX_VERSION = 3007000
-_HEADER_BYTES = 100  # the header's first copy (48), its second (48), then nBackfill
+# Native byte order: iVersion at 0, isInit at 12, mxFrame at 16, nBackfill at 96 (after the
+# header's two 48-byte copies).
+_HEADER = struct.Struct("=I8xB3xI76xI")
+_HEADER_BYTES = _HEADER.size
 
 
 class Checkpoints(NamedTuple):
@@ -67,15 +70,12 @@ def log_frames(shm: Path) -> tuple[int, int] | None:
 
 
 def _parse(header: bytes) -> tuple[int, int] | None:
-    if len(header) < _HEADER_BYTES or not header[12]:  # isInit
+    if len(header) < _HEADER_BYTES:
         return None
-    if _u32(header, 0) != _WAL_INDEX_VERSION:
+    version, initialised, frames, copied = _HEADER.unpack_from(header)
+    if version != _WAL_INDEX_VERSION or not initialised:
         return None
-    return _u32(header, 16), _u32(header, 96)
-
-
-def _u32(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + 4], sys.byteorder)
+    return frames, copied
 
 
 class WalKeeper:
