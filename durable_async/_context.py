@@ -57,6 +57,10 @@ R = TypeVar("R")
 
 _log = logging.getLogger("durable_async")
 
+# The configs of operations given none: frozen, so one of each serves every call.
+_STEP_CONFIG = StepConfig()
+_CHILD_CONFIG = ChildConfig()
+
 
 @dataclass(slots=True)
 class Runtime:
@@ -337,7 +341,7 @@ class DurableContext:
         from durable_async.operations.step import run_step
 
         step_name = name or getattr(func, "_original_name", None)
-        return run_step(self, self._ids.next_id(), func, step_name, config or StepConfig())
+        return run_step(self, self._ids.next_id(), func, step_name, config or _STEP_CONFIG)
 
     @overload
     def run_in_child_context(
@@ -369,7 +373,7 @@ class DurableContext:
         from durable_async.operations.child import run_child
 
         child_name = name or getattr(func, "_original_name", None)
-        return run_child(self, self._ids.next_id(), func, child_name, config or ChildConfig())
+        return run_child(self, self._ids.next_id(), func, child_name, config or _CHILD_CONFIG)
 
     @overload
     def map(

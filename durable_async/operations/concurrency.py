@@ -299,6 +299,7 @@ class _Batch:
         self.shape = shape
         own = shape.item_serdes or shape.serdes
         self.item_serdes = ctx.runtime.serdes_for(own, EXTENDED_TYPES_SERDES)
+        self.item_config = ChildConfig(serdes=self.item_serdes)
         self.items: dict[int, BatchItem[Any]] = {}
 
     async def execute(self) -> BatchResult[Any]:
@@ -330,6 +331,8 @@ class _Batch:
         except BaseException:
             await _cancel(running)
             raise
+        for branch, _ in running.values():  # still running as the batch completes
+            self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
         await self.abandon(running)
         return self.result(progress.reason())
 
@@ -345,7 +348,6 @@ class _Batch:
         task = asyncio.ensure_future(self.run_branch(branch, scope))
         task.add_done_callback(finished.add)
         running[task] = (branch, scope)
-        self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
         progress.start(branch.index)
 
     async def abandon(self, running: dict[asyncio.Task[Any], tuple[_Branch, Scope]]) -> None:
@@ -392,13 +394,12 @@ class _Batch:
             value = await run_unrecorded(ref, branch.func, child)
             payload = encode(self.item_serdes, value, branch_id, runtime.arn)
             return decode(self.item_serdes, payload, branch_id, runtime.arn)
-        config = ChildConfig(serdes=self.item_serdes)
         return await run_child(
             self.ctx,
             branch_id,
             branch.func,
             branch.name,
-            config,
+            self.item_config,
             sub_type=self.shape.item_sub_type,
             scope=scope,
         )
