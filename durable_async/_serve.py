@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -370,10 +371,6 @@ class _Functions:
         else:
             self.runner.register_function(name, self._function(name, backend))
 
-    def execution_timeout(self, function_name: str) -> int | None:
-        config = self.config.function_configs.get(function_name)
-        return None if config is None else config.execution_timeout
-
     def fallback(self, backend: Backend) -> Callable[[str], Invoker | None]:
         """Treat an unconfigured function at the endpoint as durable, as dex-local-runner does."""
 
@@ -415,6 +412,12 @@ class _Functions:
         return self.clock.hold() if isinstance(self.clock, SkipClock) else contextlib.nullcontext()
 
 
+def _execution_timeout(config: ServeConfig, function_name: str) -> int | None:
+    """The ExecutionTimeout ``--function-configs`` gives the function, if any."""
+    function = config.function_configs.get(function_name)
+    return None if function is None else function.execution_timeout
+
+
 def _worker_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -449,7 +452,10 @@ async def serve(
             _open_store(config.store) as store,
             aiohttp.ClientSession() as session,
         ):
-            service = LocalDurableService(store, clock)
+            # A function's ExecutionTimeout applies however its executions start: by Invoke,
+            # start-durable-execution or another execution's chained invoke.
+            timeout = functools.partial(_execution_timeout, config)
+            service = LocalDurableService(store, clock, execution_timeout=timeout)
             runner = LocalRunner(service, clock=clock)
             functions = _Functions(config, runner, clock)
             endpoint = (
@@ -460,7 +466,7 @@ async def serve(
                 host=config.host,
                 port=config.port,
                 runner=runner,
-                execution_timeout=functions.execution_timeout,
+                execution_timeout=timeout,
                 on_lambda_endpoint=endpoint.set_endpoint if endpoint else None,
             )
             # The runner closes first: its drives end (no invocation is left half recorded)

@@ -112,14 +112,6 @@ TENANT_ID = Gap(
     (("ChainedInvokeStartedDetails", "TenantId"),),
 )
 
-# Not the emulator's: serve starts a chained invoke's durable target without the ExecutionTimeout
-# its --function-configs give it (test_a_chained_invoke_target_has_its_execution_timeout).
-SERVE_CHILD_TIMEOUT = Gap(
-    "serve: a chained invoke's target lacks its configured ExecutionTimeout",
-    frozenset({"ExecutionStarted"}),
-    (("ExecutionStartedDetails", "ExecutionTimeout"),),
-)
-
 APPROVAL = {"approved": True}
 REJECTION = ("Review.Rejected", "the reviewer said no")
 
@@ -160,7 +152,7 @@ CASES = [
     Case("map", (RETRY_DETAILS, LAST_ATTEMPT_DELAY, TRUNCATED_ERRORS), ordered=False),
     Case("parallel", (RETRY_DETAILS,), ordered=False),
     Case("wait-for-condition", (RETRY_DETAILS, CONDITION_STATE)),
-    Case("invoke", (EXECUTED_VERSION, TENANT_ID), child_gaps=(RETRY_DETAILS, SERVE_CHILD_TIMEOUT)),
+    Case("invoke", (EXECUTED_VERSION, TENANT_ID), child_gaps=(RETRY_DETAILS,)),
     Case("failure", (RETRY_DETAILS, LAST_ATTEMPT_DELAY)),
 ]
 
@@ -350,11 +342,6 @@ async def test_ported_handler_history_matches_the_reference_on_serve(
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve bug: a chained invoke starts its durable target without the ExecutionTimeout "
-    "that --function-configs gives the target (only Invoke and start-durable-execution use it)",
-)
 async def test_a_chained_invoke_target_has_its_execution_timeout(
     services: Services, drivers: Drivers
 ) -> None:

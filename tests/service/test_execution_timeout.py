@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from durable_async.service import ServiceError
-from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock
+from durable_async.service.local import LocalDurableService, LocalRunner, SkipClock, Store
 
 from .helpers import START, update
 
@@ -120,3 +120,34 @@ async def test_no_timeout_records_none(service: LocalDurableService) -> None:
     [started] = await events(service, arn)
     assert "ExecutionTimeout" not in started["ExecutionStartedDetails"]
     assert await service.execution_deadline(arn) is None
+
+
+async def test_a_chained_invoke_target_gets_its_functions_timeout(
+    store: Store, clock: SkipClock
+) -> None:
+    """A durable target started by a chained invoke has the ExecutionTimeout its function is
+    configured with (``serve --function-configs``), and times out by it like any execution."""
+    service = LocalDurableService(store, clock, execution_timeout={"slow": 5}.get)
+    runner = LocalRunner(service, clock=clock)
+
+    async def caller(event: Event) -> Event:
+        ops = {op["Id"]: op for op in event["InitialExecutionState"]["Operations"]}
+        if "call" not in ops:
+            arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
+            options = {"FunctionName": "slow"}
+            start = update("call", "CHAINED_INVOKE", "START", ChainedInvokeOptions=options)
+            await service.checkpoint(arn, token, [start])
+            return {"Status": "PENDING"}
+        return {"Status": "SUCCEEDED", "Result": f'"{ops["call"]["Status"]}"'}
+
+    runner.register("caller", caller)
+    runner.register("slow", Waiter(service, seconds=60))
+    arn = await service.start_execution("caller", "{}")
+
+    described = await runner.drive(arn, timeout=10)
+
+    assert described["Result"] == '"TIMED_OUT"'
+    [target] = await service.list_executions("slow")
+    history = await events(service, target["DurableExecutionArn"])
+    assert history[0]["ExecutionStartedDetails"]["ExecutionTimeout"] == 5
+    assert history[-1]["EventType"] == "ExecutionTimedOut"

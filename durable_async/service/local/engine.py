@@ -107,6 +107,7 @@ class LocalDurableService:
         *,
         checkpoint_latency: float = 0.0,
         page_size: int = _MAX_PAGE,
+        execution_timeout: Callable[[str], int | None] | None = None,
     ) -> None:
         if not 1 <= page_size <= _MAX_PAGE:
             raise ValueError(f"page_size must be between 1 and {_MAX_PAGE}, got {page_size}.")
@@ -123,6 +124,9 @@ class LocalDurableService:
         self._changes: dict[str, asyncio.Event] = {}
         self._invokes: dict[str, asyncio.Event] = {}
         self._targets: TargetResolver | None = None
+        # The ExecutionTimeout of a function's executions that no caller gives one (the
+        # durable targets of chained invokes), as the function's configuration says.
+        self._execution_timeout = execution_timeout
 
     async def __aenter__(self) -> Self:
         """Open the store."""
@@ -345,8 +349,14 @@ class LocalDurableService:
         """
         invoke = await self._pending_invoke(arn, operation_id)
         name, execution_id = _invokes.child_identity(arn, operation_id)
+        function = invoke["FunctionName"]
+        timeout = self._execution_timeout(function) if self._execution_timeout else None
         return await self._start(
-            invoke["FunctionName"], invoke["Payload"], name=name, execution_id=execution_id
+            function,
+            invoke["Payload"],
+            name=name,
+            execution_id=execution_id,
+            timeout_seconds=timeout,
         )
 
     @_held
