@@ -74,6 +74,32 @@ CASES = [
         id="invoke-bad-tenant",
     ),
     pytest.param(
+        [],
+        [
+            update(
+                "i1",
+                "CHAINED_INVOKE",
+                "START",
+                ChainedInvokeOptions={"FunctionName": "f", "XAmznTraceId": ["Root=1-2"]},
+            )
+        ],
+        "XAmznTraceId",
+        id="invoke-trace-not-text",
+    ),
+    pytest.param(
+        [],
+        [
+            update(
+                "i1",
+                "CHAINED_INVOKE",
+                "START",
+                ChainedInvokeOptions={"FunctionName": "f", "XAmznTraceId": "R" * 8193},
+            )
+        ],
+        "at most 8,192",
+        id="invoke-trace-too-long",
+    ),
+    pytest.param(
         [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "f"})],
         [update("i1", "CHAINED_INVOKE", "START", ChainedInvokeOptions={"FunctionName": "f"})],
         "already exists",

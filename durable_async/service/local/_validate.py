@@ -29,6 +29,7 @@ MAX_CALL_BYTES = 750 * 1024
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_NAME_CHARS = 256
 MAX_SUBTYPE_CHARS = 32
+MAX_TRACE_ID_CHARS = 8192  # ChainedInvokeOptions.XAmznTraceId, as the Lambda model bounds it
 # WaitOptions.WaitSeconds and StepOptions.NextAttemptDelaySeconds: at most 366 days.
 MAX_DELAY_SECONDS = 31_622_400
 # CallbackOptions.TimeoutSeconds and HeartbeatTimeoutSeconds.
@@ -315,6 +316,12 @@ def _check_invoke_options(where: str, options: object) -> None:
         raise invalid(
             f"{where} has TenantId {shown(tenant)}; a TenantId is 1 to 256 characters from "
             "letters, digits, spaces and ._:/=+-@."
+        )
+    trace = options.get("XAmznTraceId")
+    if trace is not None and (not isinstance(trace, str) or len(trace) > MAX_TRACE_ID_CHARS):
+        raise invalid(
+            f"{where} has XAmznTraceId {shown(trace)}; send the X-Ray trace header as a string "
+            f"of at most {MAX_TRACE_ID_CHARS:,} characters, or leave it out."
         )
 
 
