@@ -159,11 +159,18 @@ def _fanout_section(measured: Measured) -> tuple[list[str], list[_Target], _Seri
             f"({result.worst_tail * 1e3:.2f}) | {_mib(result.rss_growth_bytes)} |"
         )
         if row.workload in ("map", "gathered") and row.size in (1_000, 10_000):
+            first, worst = result.first_call * 1e3, result.worst_first_call * 1e3
+            measured = f"{first:.1f} ms (worst {worst:.1f})"
+            if row.workload == "gathered":
+                measured += (
+                    f"; asyncio.gather alone takes {result.gather_floor * 1e3:.1f} ms to run "
+                    "every task's first slice"
+                )
             targets.append(
                 _Target(
                     "2. pipelined fan-out",
                     f"{row.workload} {row.size:,}: first call ≤ 10 ms after the start",
-                    f"{result.first_call * 1e3:.1f} ms (worst {result.worst_first_call * 1e3:.1f})",
+                    measured,
                     result.first_call <= 0.010,
                 )
             )

@@ -76,6 +76,9 @@ class FanoutSample:
     tail: float
     calls: int
     updates: int
+    # Gathered rows: how long asyncio.gather of N coroutines that do nothing takes to run each
+    # one's first slice, in the same process: the floor under the first call's delay.
+    gather_floor: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class FanoutResult:
     calls: float
     updates: float
     rss_growth_bytes: float | None
+    gather_floor: float = 0.0
     samples: int = field(default=0)
 
     @classmethod
@@ -118,11 +122,26 @@ class FanoutResult:
             tail=statistics.median(s.tail for s in samples),
             worst_first_call=max(s.first_call for s in samples),
             worst_tail=max(s.tail for s in samples),
+            gather_floor=statistics.median(s.gather_floor for s in samples),
             calls=statistics.median(s.calls for s in samples),
             updates=statistics.median(s.updates for s in samples),
             rss_growth_bytes=statistics.median(rss) if rss else None,
             samples=len(samples),
         )
+
+
+async def _gather_floor(size: int) -> float:
+    """Seconds from asyncio.gather of ``size`` idle coroutines until each ran its first slice."""
+
+    async def idle() -> None:
+        await asyncio.sleep(0)
+
+    start = time.perf_counter()
+    everyone = asyncio.gather(*(idle() for _ in range(size)))
+    await asyncio.sleep(0)  # resumes after every task's first slice, queued before it
+    floor = time.perf_counter() - start
+    await everyone
+    return floor
 
 
 async def _run_once(workload: str, size: int) -> FanoutSample:
@@ -160,6 +179,7 @@ async def _run_once(workload: str, size: int) -> FanoutSample:
     expected = json.dumps(size * (size - 1) // 2)
     if ended["Status"] != "SUCCEEDED" or ended.get("Result") != expected:
         raise RuntimeError(f"The fan-out execution ended {ended['Status']}: {ended}.")
+    floor = await _gather_floor(size) if workload == "gathered" else 0.0
     return FanoutSample(
         wall,
         cpu,
@@ -167,6 +187,7 @@ async def _run_once(workload: str, size: int) -> FanoutSample:
         marks["end"] - marks["answered"],
         len(sizes),
         sum(sizes),
+        floor,
     )
 
 
