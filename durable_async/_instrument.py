@@ -373,21 +373,32 @@ class Instrumentation:
             raise stop
 
 
-async def instrumented(
+def instrumented(
     ref: OperationRef,
     work: Awaitable[T],
     *,
     attempt: int | None = None,
     is_replay_children: bool = False,
-) -> T:
-    """Await ``work``, the user code of ``ref``, between its user-function hooks.
+) -> Awaitable[T]:
+    """``work``, the user code of ``ref``, awaited between its user-function hooks.
 
+    Without plugins it is ``work`` itself (no coroutine around it: a map item runs two of these).
     A child context rebuilding a large result (``is_replay_children``) records nothing when it
     returns, so it is reported as ended (replayed) here, as the reference does on every rebuild.
     """
     instrumentation = ref.ctx.runtime.instrumentation
     if instrumentation is None:
-        return await work
+        return work
+    return _instrumented(instrumentation, ref, work, attempt, is_replay_children)
+
+
+async def _instrumented(
+    instrumentation: Instrumentation,
+    ref: OperationRef,
+    work: Awaitable[T],
+    attempt: int | None,
+    is_replay_children: bool,
+) -> T:
     start = instrumentation.user_start(ref, attempt, is_replay_children)
     outcome, error = UserFunctionOutcome.INCOMPLETE, None
     try:

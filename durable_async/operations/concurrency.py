@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -249,16 +248,21 @@ class _Progress:
     def __init__(self, policy: CompletionPolicy, branches: _Branches) -> None:
         self.policy = policy
         self.branches = branches
+        # Only a should_complete predicate reads them (in its snapshot): without one, a map of
+        # 100,000 items keeps no dict of 100,000 statuses for the collector to walk.
         self.statuses: dict[int, BatchItemStatus] = {}
+        self.tracked = policy.should_complete is not None
         self.succeeded = self.failed = 0
         self.decision: CompletionDecision | None = None
 
     def start(self, index: int) -> None:
-        self.statuses[index] = BatchItemStatus.STARTED
+        if self.tracked:
+            self.statuses[index] = BatchItemStatus.STARTED
 
     def finish(self, item: BatchItem[Any]) -> None:
         """Count a branch that ended and ask the predicate about the new progress."""
-        self.statuses[item.index] = item.status
+        if self.tracked:
+            self.statuses[item.index] = item.status
         self.succeeded += item.status is BatchItemStatus.SUCCEEDED
         self.failed += item.status is BatchItemStatus.FAILED
         self.evaluate()
@@ -300,12 +304,12 @@ class _Batch:
         own = shape.item_serdes or shape.serdes
         self.item_serdes = ctx.runtime.serdes_for(own, EXTENDED_TYPES_SERDES)
         self.item_config = ChildConfig(serdes=self.item_serdes)
-        self.items: dict[int, BatchItem[Any]] = {}
+        self.items = _Items(len(branches))
 
     async def execute(self) -> BatchResult[Any]:
         policy = CompletionPolicy.from_config(len(self.branches), self.shape.completion)
         progress = _Progress(policy, self.branches)
-        pending = deque(range(len(self.branches)))
+        started, total = 0, len(self.branches)  # branches start in index order
         running: dict[asyncio.Task[Any], tuple[_Branch, Scope]] = {}
         # Finished branches report here, so each completion costs O(1), not a wait on them all.
         finished = _Finished(self.ctx.runtime.activity)
@@ -313,9 +317,10 @@ class _Batch:
         try:
             progress.evaluate()
             while not progress.is_complete():
-                for _ in range(min(_WAVE, limit - len(running), len(pending))):
-                    self.start(self.branches[pending.popleft()], running, finished, progress)
-                if pending and len(running) < limit:
+                for _ in range(min(_WAVE, limit - len(running), total - started)):
+                    self.start(self.branches[started], running, finished, progress)
+                    started += 1
+                if started < total and len(running) < limit:
                     # More to start: let this wave run its first slice and the flusher send
                     # what it queued, so checkpoint calls overlap the starting of the rest.
                     await asyncio.sleep(0)
@@ -325,14 +330,14 @@ class _Batch:
                 done = sorted(ended, key=lambda t: running[t][0].index)
                 for task in done:
                     item = self.outcome(running.pop(task)[0], task)
-                    self.items[item.index] = item
+                    self.items.put(item)
                     if not progress.is_complete():
                         progress.finish(item)
         except BaseException:
             await _cancel(running)
             raise
         for branch, _ in running.values():  # still running as the batch completes
-            self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
+            self.items.put(BatchItem(branch.index, BatchItemStatus.STARTED))
         await self.abandon(running)
         return self.result(progress.reason())
 
@@ -412,15 +417,46 @@ class _Batch:
         started = record.started_indexes
         for branch in itertools.islice(self.branches, record.started_total):
             if branch.index in started:
-                self.items[branch.index] = BatchItem(branch.index, BatchItemStatus.STARTED)
+                self.items.put(BatchItem(branch.index, BatchItemStatus.STARTED))
                 continue
             task = asyncio.ensure_future(self.run_branch(branch, Scope(self.ctx.scope)))
             await asyncio.wait([task])
-            self.items[branch.index] = self.outcome(branch, task)
+            self.items.put(self.outcome(branch, task))
         return self.result(record.completion_reason)
 
     def result(self, reason: CompletionReason) -> BatchResult[Any]:
-        return BatchResult([self.items[i] for i in sorted(self.items)], reason)
+        return BatchResult(self.items.all(), reason)
+
+
+class _Items:
+    """The items of a batch by index, kept compact until its result is built.
+
+    A status code per index, the results in one list, the errors by index: a map of 100,000
+    items keeps no 100,000 BatchItems (and a dict of them) alive while it runs, which every
+    full pass of the garbage collector would walk.
+    """
+
+    _STATUSES = (BatchItemStatus.STARTED, BatchItemStatus.SUCCEEDED, BatchItemStatus.FAILED)
+
+    def __init__(self, total: int) -> None:
+        self.codes = bytearray(total)  # 0: never started, else 1 + the status's place above
+        self.results: list[Any] = [None] * total
+        self.errors: dict[int, ErrorObject] = {}
+
+    def put(self, item: BatchItem[Any]) -> None:
+        self.codes[item.index] = 1 + self._STATUSES.index(item.status)
+        self.results[item.index] = item.result
+        if item.error is not None:
+            self.errors[item.index] = item.error
+
+    def all(self) -> list[BatchItem[Any]]:
+        """Every item that started, in index order."""
+        statuses, results, errors = self._STATUSES, self.results, self.errors
+        return [
+            BatchItem(index, statuses[code - 1], results[index], errors.get(index))
+            for index, code in enumerate(self.codes)
+            if code
+        ]
 
 
 class _Finished:
