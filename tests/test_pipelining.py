@@ -78,9 +78,10 @@ class CountStarts(DurableInstrumentationPlugin):
         self.calls.started += 1
 
 
-async def test_gathered_steps_send_before_the_last_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+async def _gather_steps(steps: int, *, run_async: bool, monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Gather ``steps`` steps (sync bodies run in threads, async ones finish in their first
+    slice); return what each checkpoint call carried and how many had started by then."""
     calls = Calls()
-    steps = 2_000
 
     class Factory:
         def create_plugin(self, info: object, /) -> CountStarts:
@@ -90,7 +91,10 @@ async def test_gathered_steps_send_before_the_last_starts(monkeypatch: pytest.Mo
         def body(_: Any) -> int:
             return index
 
-        return body
+        async def async_body(_: Any) -> int:
+            return index
+
+        return async_body if run_async else body
 
     @durable_execution(plugins=[Factory()])
     async def handler(event: Any, ctx: DurableContext) -> int:
@@ -101,6 +105,11 @@ async def test_gathered_steps_send_before_the_last_starts(monkeypatch: pytest.Mo
         result = await runner.run()
     assert result.status is ExecutionStatus.SUCCEEDED
     assert result.result == steps
+    return calls
+
+
+async def test_gathered_steps_send_before_the_last_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = await _gather_steps(2_000, run_async=False, monkeypatch=monkeypatch)
     # The first call leaves with one full batch while most steps have not queued their START.
     assert calls.sizes[0] == BATCH.max_batch_operations
     assert calls.started_at_call[0] <= 2 * BATCH.max_batch_operations
@@ -112,27 +121,7 @@ async def test_the_first_full_batch_leaves_before_more_steps_start(
 ) -> None:
     """Async steps that finish in their first slice: the first call leaves as soon as a full
     batch is queued, not after another round of steps has run (they could not join it)."""
-    calls = Calls()
-    steps = 1_000
-
-    class Factory:
-        def create_plugin(self, info: object, /) -> CountStarts:
-            return CountStarts(calls)
-
-    def value(index: int) -> Any:
-        async def body(_: Any) -> int:
-            return index
-
-        return body
-
-    @durable_execution(plugins=[Factory()])
-    async def handler(event: Any, ctx: DurableContext) -> int:
-        return len(await asyncio.gather(*(ctx.step(value(i)) for i in range(steps))))
-
-    async with DurableTestRunner(handler) as runner:
-        spy(runner, calls, monkeypatch)
-        result = await runner.run()
-    assert result.result == steps
+    calls = await _gather_steps(1_000, run_async=True, monkeypatch=monkeypatch)
     # A START and a SUCCEED per step: the first call carries every step started before it.
     assert calls.sizes[0] == BATCH.max_batch_operations
     assert calls.started_at_call[0] == BATCH.max_batch_operations // 2
