@@ -297,7 +297,8 @@ def make_update(
 
     For example ``("WaitOptions", {"WaitSeconds": 5})``.
     """
-    update: Wire = {"Id": op_id, "Type": op_type.value, "Action": action.value}
+    # _value_, not .value: the same string, without enum's descriptor call (two per update).
+    update: Wire = {"Id": op_id, "Type": op_type._value_, "Action": action._value_}
     if parent_id is not None:
         update["ParentId"] = parent_id
     if name is not None:

@@ -170,6 +170,11 @@ def serdes_for_return(func: Callable[..., Any]) -> TypedSerDes[Any] | None:
     original = getattr(func, "_original_func", func)
     if "return" not in getattr(original, "__annotations__", {}):
         return None  # the common case (lambdas, unannotated steps), without resolving hints
+    # Resolving hints costs more than a step: the answer is kept on the function itself (a
+    # plain attribute read per step), or by weak reference for a callable that takes none.
+    cached = getattr(original, _CACHE_ATTRIBUTE, _UNSEEN)
+    if cached is not _UNSEEN:
+        return cast("TypedSerDes[Any] | None", cached)
     try:
         return _INFERRED[original]
     except (KeyError, TypeError):  # not seen yet, or not weakly referenceable
@@ -181,12 +186,17 @@ def serdes_for_return(func: Callable[..., Any]) -> TypedSerDes[Any] | None:
         # this time: a class defined later may resolve them on a later call.
         return None
     inferred = _infer(hints.get("return"))
-    with contextlib.suppress(TypeError):
-        _INFERRED[original] = inferred
+    try:
+        setattr(original, _CACHE_ATTRIBUTE, inferred)
+    except (AttributeError, TypeError):
+        with contextlib.suppress(TypeError):
+            _INFERRED[original] = inferred
     return inferred
 
 
-#: What each annotated step function's result infers (resolving hints costs more than a step).
+_CACHE_ATTRIBUTE = "__durable_async_return_serdes__"
+_UNSEEN = object()
+#: What each annotated callable that takes no attribute infers.
 _INFERRED: weakref.WeakKeyDictionary[Any, TypedSerDes[Any] | None] = weakref.WeakKeyDictionary()
 
 
