@@ -124,6 +124,14 @@ class Blocker:
         return "blocker", None
 
 
+async def hold(store: SqliteStore, arn: str) -> tuple[Blocker, asyncio.Future[str]]:
+    """Start a write that holds the store's writing thread; return it once it does."""
+    blocker = Blocker()
+    held = asyncio.ensure_future(store.transact(arn, [], NOW_MS, blocker.work))
+    await asyncio.to_thread(blocker.entered.wait, 10)
+    return blocker, held
+
+
 async def started_execution(store: SqliteStore, name: str) -> ExecutionRecord:
     execution, operation = new_execution("fn", name, None, NOW_MS)
     await store.create(execution, operation, [])
@@ -156,9 +164,8 @@ async def test_writes_queued_behind_a_commit_share_the_next_transaction(tmp_path
     path = tmp_path / "durable.sqlite3"
     async with SqliteStore(path) as store:
         execution = await started_execution(store, "x")
-        blocker, order = Blocker(), []
-        held = asyncio.ensure_future(store.transact(execution.arn, [], NOW_MS, blocker.work))
-        await asyncio.to_thread(blocker.entered.wait, 10)
+        blocker, held = await hold(store, execution.arn)
+        order: list[str] = []
         before = store.commits
         writes = [
             asyncio.ensure_future(
@@ -183,9 +190,7 @@ async def test_a_failing_write_rolls_back_alone_and_the_others_commit(tmp_path: 
     async with SqliteStore(path) as store:
         first = await started_execution(store, "first")
         second = await started_execution(store, "second")
-        blocker = Blocker()
-        held = asyncio.ensure_future(store.transact(first.arn, [], NOW_MS, blocker.work))
-        await asyncio.to_thread(blocker.entered.wait, 10)
+        blocker, held = await hold(store, first.arn)
         before = store.commits
         event = {"EventId": 1, "EventType": "Duplicate"}
         changed = ExecutionRecord(**{**second.__dict__, "status": "FAILED", "event_count": 9})
@@ -221,9 +226,8 @@ async def test_a_write_cancelled_before_its_group_starts_never_runs(tmp_path: Pa
     path = tmp_path / "durable.sqlite3"
     async with SqliteStore(path) as store:
         execution = await started_execution(store, "x")
-        blocker, order = Blocker(), []
-        held = asyncio.ensure_future(store.transact(execution.arn, [], NOW_MS, blocker.work))
-        await asyncio.to_thread(blocker.entered.wait, 10)
+        blocker, held = await hold(store, execution.arn)
+        order: list[str] = []
         dropped = asyncio.ensure_future(
             store.transact(execution.arn, [], NOW_MS, noting(order, "dropped", execution))
         )
@@ -248,9 +252,8 @@ async def test_a_client_write_goes_ahead_of_the_queued_drive_writes(tmp_path: Pa
     path = tmp_path / "durable.sqlite3"
     async with SqliteStore(path) as store:
         execution = await started_execution(store, "x")
-        blocker, order = Blocker(), []
-        held = asyncio.ensure_future(store.transact(execution.arn, [], NOW_MS, blocker.work))
-        await asyncio.to_thread(blocker.entered.wait, 10)
+        blocker, held = await hold(store, execution.arn)
+        order: list[str] = []
         drives = [
             asyncio.ensure_future(
                 store.transact(execution.arn, [], NOW_MS, noting(order, f"d{n}", execution))
