@@ -78,6 +78,14 @@ def environment(durability: str | None) -> dict[str, str]:
     return env
 
 
+def durability_env(monkeypatch: pytest.MonkeyPatch, env: str | None) -> None:
+    """Set $DURABLE_ASYNC_DURABILITY to ``env``, or clear it."""
+    if env is None:
+        monkeypatch.delenv(DURABILITY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(DURABILITY_ENV, env)
+
+
 @pytest.mark.parametrize(
     ("given", "env", "expected"),
     [
@@ -97,9 +105,7 @@ async def test_the_store_connection_reports_the_durability_asked_for(
     expected: str,
 ) -> None:
     """The writing connection's synchronous setting is the durability asked for; WAL either way."""
-    monkeypatch.delenv(DURABILITY_ENV, raising=False)
-    if env is not None:
-        monkeypatch.setenv(DURABILITY_ENV, env)
+    durability_env(monkeypatch, env)
     path = tmp_path / "durable.sqlite3"
     async with SqliteStore(path, durability=given) as store:
         assert store.durability == expected
@@ -122,9 +128,7 @@ def test_an_unknown_durability_is_refused_naming_where_it_came_from(
     monkeypatch: pytest.MonkeyPatch, given: Any, env: str | None, named: str
 ) -> None:
     """An unknown value raises ValueError naming its source and the two values that work."""
-    monkeypatch.delenv(DURABILITY_ENV, raising=False)
-    if env is not None:
-        monkeypatch.setenv(DURABILITY_ENV, env)
+    durability_env(monkeypatch, env)
     with pytest.raises(ValueError, match="must be 'full'") as raised:
         SqliteStore("never-created.sqlite3", durability=given)
     assert named in str(raised.value)
@@ -148,9 +152,7 @@ async def test_durable_test_runner_with_a_store_path_uses_the_durability(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None
 ) -> None:
     """DurableTestRunner(store=path) opens its store FULL unless the environment says NORMAL."""
-    monkeypatch.delenv(DURABILITY_ENV, raising=False)
-    if env is not None:
-        monkeypatch.setenv(DURABILITY_ENV, env)
+    durability_env(monkeypatch, env)
     path = tmp_path / "runner.sqlite3"
     async with DurableTestRunner(doubled, store=path) as runner:
         result = await runner.run(input={"n": 21})
