@@ -133,7 +133,7 @@ class GroupCommit:
             self._before_group(db)
         db.execute("BEGIN IMMEDIATE")
         try:
-            wrote = self._run_alone(db, jobs[0]) if len(jobs) == 1 else self._run_each(db, jobs)
+            wrote = self._run_all(db, jobs)
             if db.in_transaction:
                 db.execute("COMMIT")
         except BaseException:
@@ -146,32 +146,27 @@ class GroupCommit:
             if self._after_commit is not None:
                 self._after_commit()
 
-    def _run_alone(self, db: sqlite3.Connection, job: _Write[Any]) -> bool:
-        """Run a group's only write; return whether it changed a row.
+    def _run_all(self, db: sqlite3.Connection, jobs: list[_Write[Any]]) -> bool:
+        """Run each write in a savepoint of its own; return whether one that stands wrote.
 
-        A savepoint would do what the transaction does: a failure rolls the transaction back.
+        A group's only write needs no savepoint: if it fails, the transaction rolls back.
         """
+        if len(jobs) == 1:
+            return self._run(db, jobs[0], "ROLLBACK")
+        wrote = False
+        for job in jobs:
+            db.execute("SAVEPOINT write")
+            wrote = self._run(db, job, "ROLLBACK TO write") or wrote
+            db.execute("RELEASE write")
+        return wrote
+
+    def _run(self, db: sqlite3.Connection, job: _Write[Any], undo: str) -> bool:
+        """Run one write, undone by ``undo`` if it fails; return whether it changed a row."""
         changes = db.total_changes
         try:
             job.value = self._mapped(job.fn)
         except Exception as exc:
             job.error = exc
-            db.execute("ROLLBACK")
+            db.execute(undo)
             return False
         return db.total_changes != changes
-
-    def _run_each(self, db: sqlite3.Connection, jobs: list[_Write[Any]]) -> bool:
-        """Run each write in a savepoint of its own; return whether one that stands wrote."""
-        wrote = False
-        for job in jobs:
-            db.execute("SAVEPOINT write")
-            changes = db.total_changes
-            try:
-                job.value = self._mapped(job.fn)
-            except Exception as exc:
-                job.error = exc
-                db.execute("ROLLBACK TO write")
-            else:
-                wrote = wrote or db.total_changes != changes
-            db.execute("RELEASE write")
-        return wrote
