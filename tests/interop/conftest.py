@@ -60,6 +60,19 @@ def isolated_aws_environment(config_dir: Path) -> dict[str, str]:
     return env
 
 
+async def full_history(client: Any, arn: str) -> list[Json]:
+    """Every GetDurableExecutionHistory event of the execution, payloads included, oldest
+    first, through the aiobotocore ``client`` page by page."""
+    events: list[Json] = []
+    params: Json = {"DurableExecutionArn": arn, "IncludeExecutionData": True}
+    while True:
+        page = await client.get_durable_execution_history(**params)
+        events.extend(page.get("Events") or [])
+        if not page.get("NextMarker"):
+            return events
+        params["Marker"] = page["NextMarker"]
+
+
 @dataclass
 class Process:
     """A subprocess on a loopback port, with its combined output in a log file."""
@@ -209,14 +222,7 @@ class Interop:
 
     async def history(self, arn: str) -> list[Json]:
         """Every GetDurableExecutionHistory event of the execution, oldest first."""
-        events: list[Json] = []
-        params: Json = {"DurableExecutionArn": arn, "IncludeExecutionData": True}
-        while True:
-            page = await self.client.get_durable_execution_history(**params)
-            events.extend(page.get("Events") or [])
-            if not page.get("NextMarker"):
-                return events
-            params["Marker"] = page["NextMarker"]
+        return await full_history(self.client, arn)
 
     async def invocations(self, arn: str) -> list[Json]:
         """What the Lambda-like process recorded for each invocation of the execution."""

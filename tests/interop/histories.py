@@ -37,7 +37,7 @@ from typing import Any
 import aiohttp
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
-from .conftest import ACCOUNT_ID, REGION, TERMINAL
+from .conftest import ACCOUNT_ID, REGION, TERMINAL, full_history
 
 ENTRY_POINT = str(Path(sys.executable).parent / "durable-async")
 HANDLERS = Path(__file__).resolve().parents[1] / "serve_handlers"
@@ -179,14 +179,7 @@ class Driver:
 
     async def history(self, arn: str) -> list[Event]:
         """Every history event of the execution, payloads included, oldest first."""
-        events: list[Event] = []
-        params: Json = {"DurableExecutionArn": arn, "IncludeExecutionData": True}
-        while True:
-            page = await self.client.get_durable_execution_history(**params)
-            events.extend(page.get("Events") or [])
-            if not page.get("NextMarker"):
-                return events
-            params["Marker"] = page["NextMarker"]
+        return await full_history(self.client, arn)
 
     async def ended(self, arn: str) -> Json:
         """GetDurableExecution once the execution is terminal."""
