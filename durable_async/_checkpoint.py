@@ -441,15 +441,14 @@ class Checkpointer:
         """
         state = response.get("NewExecutionState") or {}
         token = response.get("CheckpointToken")
-        marker = None
-        settled = {u["Id"] for u in updates if u.get("Action") in _ENDING}
         if self._state_read:
+            settled = {u["Id"] for u in updates if u.get("Action") in _ENDING}
             self._merge(state.get("Operations") or [], settled)
             marker = state.get("NextMarker")
-        while marker and token and self._page is not None:
-            page = await self._page(token, marker)
-            self._merge(page.get("Operations") or [], settled)
-            marker = page.get("NextMarker")
+            while marker and token and self._page is not None:
+                page = await self._page(token, marker)
+                self._merge(page.get("Operations") or [], settled)
+                marker = page.get("NextMarker")
         self._token = token
         if token:
             return None

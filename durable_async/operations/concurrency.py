@@ -337,7 +337,7 @@ class _Batch:
             await _cancel(running)
             raise
         for branch, _ in running.values():  # still running as the batch completes
-            self.items.put(BatchItem(branch.index, BatchItemStatus.STARTED))
+            self.items.started(branch.index)
         await self.abandon(running)
         return self.result(progress.reason())
 
@@ -417,7 +417,7 @@ class _Batch:
         started = record.started_indexes
         for branch in itertools.islice(self.branches, record.started_total):
             if branch.index in started:
-                self.items.put(BatchItem(branch.index, BatchItemStatus.STARTED))
+                self.items.started(branch.index)
                 continue
             task = asyncio.ensure_future(self.run_branch(branch, Scope(self.ctx.scope)))
             await asyncio.wait([task])
@@ -442,6 +442,10 @@ class _Items:
         self.codes = bytearray(total)  # 0: never started, else 1 + the status's place above
         self.results: list[Any] = [None] * total
         self.errors: dict[int, ErrorObject] = {}
+
+    def started(self, index: int) -> None:
+        """Note a branch that started and had not ended when the batch completed."""
+        self.codes[index] = 1
 
     def put(self, item: BatchItem[Any]) -> None:
         self.codes[item.index] = 1 + self._STATUSES.index(item.status)
